@@ -1,0 +1,45 @@
+# Sluice: `make demo` runs the pipeline on the local stack; `make test` runs every test.
+# Both install what they need first (`make setup`), so each works on a fresh clone.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: help setup demo test lint up status down clean
+
+help:  ## List what a newcomer can run
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.synced build/jars/kafka/.copied build/jars/spark/.copied  ## Install system packages, the Python environment and the jars
+	@scripts/install-system-packages
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@scripts/install-system-packages
+	@command -v uv >/dev/null || python3 -m pip install --quiet uv==0.13.8
+	uv sync --frozen
+	@touch $@
+
+build/jars/%/.copied: jars/%/pom.xml
+	@scripts/install-system-packages
+	rm -rf build/jars/$*
+	mvn --batch-mode --quiet -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/build/jars/$*
+	@touch $@
+
+demo: setup  ## Start the local stack and run the pipeline end to end
+	$(BIN)/sluice up
+	$(BIN)/sluice demo
+
+test: setup  ## Run linters, unit and integration tests (starts the stack if it is not running)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: setup  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+up status down: setup  ## Start, inspect or stop the local stack
+	$(BIN)/sluice $@
+
+clean: down  ## Stop the stack and delete its state
+	rm -rf .sluice

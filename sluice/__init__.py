@@ -1,0 +1,1 @@
+"""Sluice: shared code for the streaming data platform."""

@@ -1,0 +1,109 @@
+"""`sluice`: the user's entry point to the local stack and the pipeline."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated
+
+import typer
+
+from sluice.settings import Settings, load_settings
+from sluice.stack import ServiceStatus, StackError
+
+app = typer.Typer(help="Sluice: Kafka -> S3 lake -> Spark marts, on a local stack or Kubernetes.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValueError as error:  # pydantic's ValidationError carries our message
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+def _print_status(rows: list[ServiceStatus]) -> None:
+    typer.echo(f"{'service':<10} {'state':<11} {'pid':>7} {'rss MiB':>8} {'peak MiB':>9}  address")
+    for row in rows:
+        colour = typer.colors.GREEN if row.ok else typer.colors.RED
+        pid = str(row.pid) if row.pid else "-"
+        state = typer.style(f"{row.state:<11}", fg=colour)
+        typer.echo(f"{row.name:<10} {state} {pid:>7} {row.rss_mib:>8.0f} {row.peak_rss_mib:>9.0f}  {row.address}")
+
+
+def _fail(error: StackError) -> typer.Exit:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def up() -> None:
+    """Start the local stack (Kafka, S3, PostgreSQL) and wait until every service answers."""
+    from sluice.stack import up as start
+
+    try:
+        rows = start(_settings())
+    except StackError as error:
+        raise _fail(error) from None
+    _print_status(rows)
+
+
+@app.command()
+def status() -> None:
+    """Show each service's state, address and memory; exit 1 unless all are healthy."""
+    from sluice.stack import status as probe
+
+    rows = probe(_settings())
+    _print_status(rows)
+    if not all(row.ok for row in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def down() -> None:
+    """Stop the local stack; no process is left behind. Data stays in the state directory."""
+    from sluice.stack import down as stop
+
+    stopped = stop(_settings())
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@app.command()
+def env() -> None:
+    """Print shell exports for standard clients (psql, aws, Kafka tools): eval "$(sluice env)"."""
+    s = _settings()
+    exports = {
+        "PGHOST": s.postgres_host,
+        "PGPORT": str(s.postgres_port),
+        "PGUSER": s.postgres_user,
+        "PGPASSWORD": s.secret("postgres_password"),
+        "PGDATABASE": s.postgres_database,
+        "AWS_ENDPOINT_URL": s.s3_url,
+        "AWS_ACCESS_KEY_ID": s.secret("s3_access_key"),
+        "AWS_SECRET_ACCESS_KEY": s.secret("s3_secret_key"),
+        "AWS_DEFAULT_REGION": s.s3_region,
+        "KAFKA_BOOTSTRAP_SERVERS": s.kafka_servers,
+    }
+    for name, value in exports.items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
+
+
+@app.command()
+def smoke() -> None:
+    """Spark writes a Parquet file to the lake over s3a and reads it back."""
+    from sluice.smoke import spark_roundtrip
+
+    rows, uri = spark_roundtrip(_settings())
+    typer.echo(f"spark wrote and read back {rows} rows at {uri}")
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(help="How many events to send through the pipeline.")] = 10_000,
+) -> None:
+    """Write events to Kafka, land them in the lake as Parquet, read them back with Spark."""
+    from sluice.demo import run_demo
+
+    try:
+        run_demo(_settings(), events, echo=typer.echo)
+    except StackError as error:
+        raise _fail(error) from None

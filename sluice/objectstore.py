@@ -1,0 +1,30 @@
+"""boto3 access to the lake's object store, configured only from Sluice settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from sluice.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = object
+
+
+def s3_client(settings: Settings, *, connect_timeout: float = 10, retries: int = 5) -> S3Client:
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.secret("s3_access_key"),
+        aws_secret_access_key=settings.secret("s3_secret_key"),
+        config=Config(
+            connect_timeout=connect_timeout,
+            retries={"max_attempts": retries, "mode": "standard"},
+            s3={"addressing_style": "path"},
+        ),
+    )

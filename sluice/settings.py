@@ -1,0 +1,124 @@
+"""The one typed settings object every Sluice component reads.
+
+Values come from environment variables prefixed ``SLUICE_`` (``SLUICE_KAFKA_PORT=19092``).
+The ``local`` profile runs every service on loopback and fills in development credentials;
+any other profile has no usable defaults for secrets or endpoints, and a missing one fails
+at start-up with the name of the variable to set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "SLUICE_"
+
+# Development-only credentials: used by the local profile and nowhere else.
+_LOCAL_SECRETS = {
+    "s3_access_key": "sluice",
+    "s3_secret_key": "sluice-local-secret",
+    "postgres_password": "sluice-local-secret",
+}
+
+
+class MissingSettingError(ValueError):
+    """A setting that has no default in the chosen profile was not given."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    profile: Literal["local", "k8s"] = "local"
+    home: Path = Field(
+        default=REPO_ROOT / ".sluice",
+        description="State directory of the local stack: data, logs, pid files.",
+    )
+
+    # Kafka: a single KRaft broker locally; a managed cluster's bootstrap list in k8s.
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_bootstrap: str | None = None
+    kafka_heap: str = "1g"
+
+    # S3-compatible object storage: SeaweedFS locally, Amazon S3 (or GCS's S3 API) in k8s.
+    s3_port: int = 8333
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    lake_bucket: str = "lake"
+
+    # PostgreSQL: metadata database of Airflow (and later the Hive metastore).
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5433
+    postgres_user: str = "sluice"
+    postgres_password: SecretStr | None = None
+    postgres_database: str = "sluice"
+    postgres_databases: tuple[str, ...] = ("sluice", "airflow", "metastore")
+
+    # Spark: local[*] in-process locally; submitted to Kubernetes in k8s.
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "2g"
+    spark_shuffle_partitions: int = 8
+
+    @model_validator(mode="after")
+    def _fill_profile_defaults(self) -> Settings:
+        if self.profile == "local":
+            object.__setattr__(self, "kafka_bootstrap", self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}")
+            object.__setattr__(self, "s3_endpoint", self.s3_endpoint or f"http://127.0.0.1:{self.s3_port}")
+            for name, value in _LOCAL_SECRETS.items():
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, SecretStr(value))
+            return self
+        missing = [
+            name
+            for name in ("kafka_bootstrap", "s3_endpoint", *_LOCAL_SECRETS)
+            if getattr(self, name) is None
+        ]
+        if missing:
+            names = ", ".join(ENV_PREFIX + name.upper() for name in missing)
+            raise MissingSettingError(
+                f"profile {self.profile!r} has no defaults for endpoints or secrets; set {names} "
+                f"(or use SLUICE_PROFILE=local for the loopback development stack)"
+            )
+        return self
+
+    # The validator guarantees these are set; the properties give callers plain types.
+    @property
+    def kafka_servers(self) -> str:
+        assert self.kafka_bootstrap is not None
+        return self.kafka_bootstrap
+
+    @property
+    def s3_url(self) -> str:
+        assert self.s3_endpoint is not None
+        return self.s3_endpoint
+
+    def secret(self, name: Literal["s3_access_key", "s3_secret_key", "postgres_password"]) -> str:
+        value = getattr(self, name)
+        assert value is not None
+        return str(value.get_secret_value())
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def lake_uri(self) -> str:
+        """The lake's root as Spark (s3a) addresses it."""
+        return f"s3a://{self.lake_bucket}"
+
+    def postgres_dsn(self, database: str | None = None) -> str:
+        return (
+            f"postgresql://{self.postgres_user}:{self.secret('postgres_password')}"
+            f"@{self.postgres_host}:{self.postgres_port}/{database or self.postgres_database}"
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; keyword overrides win (tests use them)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,301 @@
+"""The local stack's long-running services: what each needs on disk, how it starts, how it is probed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import uuid
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from sluice.settings import Settings
+from sluice.stack import prerequisites
+from sluice.stack.process import ManagedProcess, StackError
+
+
+class Service(ABC):
+    """One daemon of the local stack, with its state under ``settings.home / name``."""
+
+    name: str
+    start_timeout: float = 60.0
+    stop_signal: int = signal.SIGTERM
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dir = settings.home / self.name
+        self.process = ManagedProcess(self.name, settings.home / "run", settings.logs_dir / f"{self.name}.log")
+
+    @abstractmethod
+    def ports(self) -> dict[int, str]:
+        """Ports the service binds, each with the setting that moves it."""
+
+    @abstractmethod
+    def address(self) -> str:
+        """Where clients reach it."""
+
+    @abstractmethod
+    def launch(self) -> None:
+        """Prepare state on first use, then start the process."""
+
+    @abstractmethod
+    def healthy(self) -> bool:
+        """One cheap request a client would make; raises or returns False when not serving."""
+
+    def after_healthy(self) -> None:
+        """Work that needs the running service (buckets, databases); idempotent."""
+
+
+class Kafka(Service):
+    """Apache Kafka 4.x, one KRaft node acting as both controller and broker."""
+
+    name = "kafka"
+    start_timeout = 90.0
+
+    def ports(self) -> dict[int, str]:
+        return {
+            self.settings.kafka_port: "SLUICE_KAFKA_PORT",
+            self.settings.kafka_controller_port: "SLUICE_KAFKA_CONTROLLER_PORT",
+        }
+
+    def address(self) -> str:
+        return self.settings.kafka_servers
+
+    def _write_config(self) -> Path:
+        s = self.settings
+        config = self.dir / "server.properties"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{s.kafka_controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    f"log.dirs={self.dir / 'data'}",
+                    # One broker: internal topics cannot be replicated.
+                    "offsets.topic.replication.factor=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "num.partitions=3",
+                    # Tests start consumer groups constantly; don't wait 3 s for more members.
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "",
+                ]
+            )
+        )
+        (self.dir / "log4j2.properties").write_text(
+            "\n".join(
+                [
+                    "status = warn",
+                    "appender.out.type = Console",
+                    "appender.out.name = OUT",
+                    "appender.out.layout.type = PatternLayout",
+                    "appender.out.layout.pattern = [%d] %p %m (%c)%n",
+                    "rootLogger.level = WARN",
+                    "rootLogger.appenderRef.out.ref = OUT",
+                    "logger.server.name = kafka.server.KafkaRaftServer",
+                    "logger.server.level = INFO",
+                    "",
+                ]
+            )
+        )
+        return config
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        classpath = f"{prerequisites.jar_dir('kafka')}/*"
+        return [
+            prerequisites.java_binary(),
+            f"-Xmx{self.settings.kafka_heap}",
+            "-Xms256m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
+            "-cp",
+            classpath,
+            main,
+            *args,
+        ]
+
+    def launch(self) -> None:
+        config = self._write_config()
+        if not (self.dir / "data" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            formatted = subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if formatted.returncode != 0:
+                raise StackError(f"kafka: formatting storage in {self.dir / 'data'} failed:\n{formatted.stdout}{formatted.stderr}")
+        self.process.start(self._java("kafka.Kafka", str(config)))
+
+    def healthy(self) -> bool:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.settings.kafka_servers, client_id="sluice-health", request_timeout_ms=5000
+        )
+        try:
+            return bool(admin.describe_cluster()["brokers"])
+        finally:
+            admin.close()
+
+
+class ObjectStore(Service):
+    """SeaweedFS's all-in-one server with its S3 API; the lake bucket is created on start."""
+
+    name = "s3"
+    start_timeout = 60.0
+    # Flags of SeaweedFS's other components, placed on the ports after the S3 port.
+    # Each also takes its HTTP port + 10000 for gRPC.
+    _PORT_FLAGS = ("-master.port", "-volume.port", "-filer.port", "-admin.port", "-s3.port.iceberg", "-s3.port.lance")
+
+    def _component_ports(self) -> dict[str, int]:
+        base = self.settings.s3_port
+        return {flag: base + offset for offset, flag in enumerate(self._PORT_FLAGS, start=1)}
+
+    def ports(self) -> dict[int, str]:
+        http = [self.settings.s3_port, *self._component_ports().values()]
+        return {port: "SLUICE_S3_PORT" for base in http for port in (base, base + 10000)}
+
+    def address(self) -> str:
+        return f"{self.settings.s3_url}/{self.settings.lake_bucket}"
+
+    def launch(self) -> None:
+        s = self.settings
+        identities = self.dir / "s3-identities.json"
+        identities.parent.mkdir(parents=True, exist_ok=True)
+        identities.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "sluice",
+                            "credentials": [{"accessKey": s.secret("s3_access_key"), "secretKey": s.secret("s3_secret_key")}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
+        identities.chmod(0o600)
+        self.process.start(
+            [
+                prerequisites.weed_binary(),
+                "mini",
+                f"-dir={self.dir / 'data'}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-s3.port={s.s3_port}",
+                f"-s3.config={identities}",
+                f"-bucket={s.lake_bucket}",
+                "-webdav=false",
+                "-admin.ui=false",
+                "-master.volumeSizeLimitMB=1024",
+                *(f"{flag}={port}" for flag, port in self._component_ports().items()),
+            ]
+        )
+
+    def healthy(self) -> bool:
+        from sluice.objectstore import s3_client
+
+        s3_client(self.settings, connect_timeout=2, retries=0).head_bucket(Bucket=self.settings.lake_bucket)
+        return True
+
+
+class Postgres(Service):
+    """PostgreSQL from the system packages, its cluster under the stack's state directory."""
+
+    name = "postgres"
+    start_timeout = 60.0
+    stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM would wait for clients to disconnect
+
+    def ports(self) -> dict[int, str]:
+        return {self.settings.postgres_port: "SLUICE_POSTGRES_PORT"}
+
+    def address(self) -> str:
+        s = self.settings
+        return f"postgresql://{s.postgres_user}@{s.postgres_host}:{s.postgres_port}/{s.postgres_database}"
+
+    def _run_as(self) -> str | None:
+        """PostgreSQL refuses to run as root; under root it runs as the system `postgres` user."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            raise StackError("running as root, PostgreSQL needs the `postgres` system user; `apt-get install postgresql` creates it.") from None
+        return "postgres"
+
+    def launch(self) -> None:
+        bin_dir = prerequisites.postgres_bin_dir()
+        user = self._run_as()
+        data, sockets = self.dir / "data", self.dir / "run"
+        for folder in (self.dir, sockets):
+            folder.mkdir(parents=True, exist_ok=True)
+            if user:
+                shutil.chown(folder, user, user)
+        if not (data / "PG_VERSION").exists():
+            shutil.rmtree(data, ignore_errors=True)  # a half-made cluster from an interrupted initdb
+            password_file = self.dir / "initdb-password"
+            password_file.write_text(self.settings.secret("postgres_password"))
+            if user:
+                shutil.chown(password_file, user, user)
+            try:
+                init = subprocess.run(
+                    [str(bin_dir / "initdb"), "-D", str(data), "-U", self.settings.postgres_user,
+                     f"--pwfile={password_file}", "--auth=scram-sha-256", "-E", "UTF8", "--no-locale"],
+                    capture_output=True, text=True, check=False, user=user,
+                )
+            finally:
+                password_file.unlink()
+            if init.returncode != 0:
+                raise StackError(f"postgres: initdb in {data} failed (is every parent folder readable by the {user or 'current'} user?):\n{init.stderr}")
+        self.process.start(
+            [
+                str(bin_dir / "postgres"),
+                "-D", str(data),
+                "-p", str(self.settings.postgres_port),
+                "-c", f"listen_addresses={self.settings.postgres_host}",
+                "-c", f"unix_socket_directories={sockets}",
+                "-c", "max_connections=200",
+            ],
+            user=user,
+        )
+
+    def healthy(self) -> bool:
+        import psycopg2
+
+        with psycopg2.connect(self.settings.postgres_dsn("postgres"), connect_timeout=2) as conn, conn.cursor() as cur:
+            cur.execute("select 1")
+            return cur.fetchone() == (1,)
+
+    def after_healthy(self) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(self.settings.postgres_dsn("postgres"), connect_timeout=5)
+        conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
+        try:
+            with conn.cursor() as cur:
+                cur.execute("select datname from pg_database")
+                existing = {row[0] for row in cur.fetchall()}
+                for database in self.settings.postgres_databases:
+                    if database not in existing:
+                        cur.execute(f'create database "{database}"')
+        finally:
+            conn.close()
+
+
+SERVICES: tuple[type[Service], ...] = (Kafka, ObjectStore, Postgres)

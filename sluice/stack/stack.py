@@ -1,0 +1,92 @@
+"""Start, probe and stop the local stack's services as one unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sluice.settings import Settings
+from sluice.stack import prerequisites
+from sluice.stack.process import StackError, group_members, memory_kib, require_free_ports, wait_until
+from sluice.stack.services import SERVICES, Service
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    state: str  # "healthy", "unhealthy", "stopped" or, for Spark, "ready"
+    address: str
+    pid: int | None = None
+    rss_mib: float = 0.0
+    peak_rss_mib: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.state in ("healthy", "ready")
+
+
+def _services(settings: Settings) -> list[Service]:
+    return [service(settings) for service in SERVICES]
+
+
+def _probe(service: Service) -> bool:
+    return wait_until(service.healthy, timeout=0)
+
+
+def _status_of(service: Service) -> ServiceStatus:
+    pid = service.process.pid()
+    if pid is None:
+        return ServiceStatus(service.name, "stopped", service.address())
+    rss, peak = memory_kib(group_members(pid))
+    state = "healthy" if _probe(service) else "unhealthy"
+    return ServiceStatus(service.name, state, service.address(), pid, rss / 1024, peak / 1024)
+
+
+def _spark_status(settings: Settings) -> ServiceStatus:
+    """Spark runs inside each job's process; it is ready when Java and its jars are."""
+    from sluice.spark import extra_jars
+
+    address = f"{settings.spark_master} (in-process)"
+    try:
+        prerequisites.java_binary()
+        extra_jars()
+    except StackError:
+        return ServiceStatus("spark", "unavailable", address)
+    return ServiceStatus("spark", "ready", address)
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    return [*(_status_of(service) for service in _services(settings)), _spark_status(settings)]
+
+
+def up(settings: Settings) -> list[ServiceStatus]:
+    """Start whatever is not running, wait until every service answers, then return the status."""
+    if settings.profile != "local":
+        raise StackError(f"`sluice up` runs the local stack; profile {settings.profile!r} uses managed services.")
+    prerequisites.java_binary()
+    services = _services(settings)
+    started = []
+    for service in services:
+        if service.process.pid() is not None:
+            continue
+        require_free_ports(service.name, service.ports())
+        service.launch()
+        started.append(service)
+    for service in services:
+        if not wait_until(service.healthy, timeout=service.start_timeout if service in started else 10):
+            alive = service.process.pid() is not None
+            raise StackError(
+                f"{service.name} {'did not become healthy' if alive else 'exited'} within "
+                f"{service.start_timeout:.0f}s; its log ({service.process.log_file}) ends with:\n"
+                f"{service.process.log_tail()}"
+            )
+        service.after_healthy()
+    return status(settings)
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop every service; returns the names of those that were running."""
+    return [
+        service.name
+        for service in reversed(_services(settings))
+        if service.process.stop(service.stop_signal)
+    ]
