@@ -16,26 +16,15 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
 from sluice.stack.process import StackError
+from sluice.topics import ensure_topic
 
 TOPIC = "demo.events"
 EVENT_TYPES = ("listing_created", "listing_viewed", "chat_started", "transaction_completed")
-
-
-def ensure_topic(settings: Settings, topic: str, partitions: int = 3) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers, client_id="sluice-demo")
-    try:
-        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
 
 
 def make_events(count: int, seed: int) -> list[dict[str, object]]:
@@ -53,7 +42,9 @@ def make_events(count: int, seed: int) -> list[dict[str, object]]:
 
 
 def produce(settings: Settings, topic: str, events: list[dict[str, object]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", enable_idempotence=True, linger_ms=20)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_servers, acks="all", enable_idempotence=True, linger_ms=20
+    )
     for event in events:
         producer.send(topic, key=str(event["user_id"]).encode(), value=json.dumps(event).encode())
     producer.flush()
@@ -82,7 +73,9 @@ def consume_range(
     try:
         while any(consumer.position(p) < end[p] for p in end):
             if time.monotonic() > deadline:
-                raise StackError(f"consumed {len(rows)} records from {sorted(end)} before timing out after {timeout_s}s")
+                raise StackError(
+                    f"consumed {len(rows)} records from {sorted(end)} before timing out after {timeout_s}s"
+                )
             for partition, records in consumer.poll(timeout_ms=500).items():
                 rows.extend(
                     {**json.loads(r.value), "_partition": partition.partition, "_offset": r.offset}
@@ -123,8 +116,9 @@ def run_demo(settings: Settings, count: int, echo: Callable[[str], None] = print
     echo(f"spark read {read_back} events back; by type:")
     for row in frame.groupBy("event_type").count().orderBy("event_type").collect():
         echo(f"  {row['event_type']:<24} {row['count']:>8}")
-    echo(
-        f"\nwhere to look:\n  S3 API   {settings.s3_url} (bucket {settings.lake_bucket}; `eval \"$(sluice env)\"` for clients)"
-        f"\n  Kafka    {settings.kafka_servers}\n  logs     {settings.logs_dir}\n  status   sluice status"
-    )
+    echo("\nwhere to look:")
+    echo(f'  S3 API   {settings.s3_url}, bucket {settings.lake_bucket} (`eval "$(sluice env)"` sets up aws and psql)')
+    echo(f"  Kafka    {settings.kafka_servers}")
+    echo(f"  logs     {settings.logs_dir}")
+    echo("  status   sluice status")
     return read_back

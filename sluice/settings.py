@@ -74,11 +74,7 @@ class Settings(BaseSettings):
                 if getattr(self, name) is None:
                     object.__setattr__(self, name, SecretStr(value))
             return self
-        missing = [
-            name
-            for name in ("kafka_bootstrap", "s3_endpoint", *_LOCAL_SECRETS)
-            if getattr(self, name) is None
-        ]
+        missing = [name for name in ("kafka_bootstrap", "s3_endpoint", *_LOCAL_SECRETS) if getattr(self, name) is None]
         if missing:
             names = ", ".join(ENV_PREFIX + name.upper() for name in missing)
             raise MissingSettingError(

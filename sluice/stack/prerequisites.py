@@ -21,7 +21,9 @@ def java_binary() -> str:
     """The java executable, checked to be version 17 or newer."""
     java = shutil.which("java")
     if java is None:
-        raise StackError(f"Java {MIN_JAVA}+ is required but `java` is not on PATH; install openjdk-17-jdk-headless or {SETUP_HINT}.")
+        raise StackError(
+            f"Java {MIN_JAVA}+ is required but `java` is not on PATH; install openjdk-17-jdk-headless or {SETUP_HINT}."
+        )
     out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
     match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
     if match is None:
@@ -30,7 +32,10 @@ def java_binary() -> str:
     if major == 1 and match.group(2):  # "1.8" style
         major = int(match.group(2))
     if major < MIN_JAVA:
-        raise StackError(f"Java {MIN_JAVA}+ is required; {java} is Java {major}. Install openjdk-17-jdk-headless and put it first on PATH.")
+        raise StackError(
+            f"Java {MIN_JAVA}+ is required; {java} is Java {major}. "
+            "Install openjdk-17-jdk-headless and put it first on PATH."
+        )
     return java
 
 
@@ -58,5 +63,7 @@ def postgres_bin_dir() -> Path:
         return Path(on_path).resolve().parent
     versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if not versions:
-        raise StackError(f"PostgreSQL's server is not installed (no initdb found); `apt-get install postgresql` or {SETUP_HINT}.")
+        raise StackError(
+            f"PostgreSQL's server is not installed (no initdb found); `apt-get install postgresql` or {SETUP_HINT}."
+        )
     return Path(versions[-1]).parent

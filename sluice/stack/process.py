@@ -7,13 +7,14 @@ for the service.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,20 +139,16 @@ class ManagedProcess:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, stop_signal)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + timeout
         while group_members(pid) and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.1)
         # Whatever ignored the polite signal, or outlived its parent, goes now.
         if group_members(pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             while group_members(pid):
                 _reap(pid)
                 time.sleep(0.05)
@@ -169,13 +166,11 @@ class ManagedProcess:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if the process is our own child, so it leaves no zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
-def wait_until(check, timeout: float, interval: float = 0.5) -> bool:  # type: ignore[no-untyped-def]
+def wait_until(check: Callable[[], object], timeout: float, interval: float = 0.5) -> bool:
     """Poll check() until it returns true or the timeout passes."""
     deadline = time.monotonic() + timeout
     while True:

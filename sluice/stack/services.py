@@ -46,7 +46,7 @@ class Service(ABC):
     def healthy(self) -> bool:
         """One cheap request a client would make; raises or returns False when not serving."""
 
-    def after_healthy(self) -> None:
+    def after_healthy(self) -> None:  # noqa: B027 - an optional hook; most services need nothing
         """Work that needs the running service (buckets, databases); idempotent."""
 
 
@@ -138,7 +138,9 @@ class Kafka(Service):
                 check=False,
             )
             if formatted.returncode != 0:
-                raise StackError(f"kafka: formatting storage in {self.dir / 'data'} failed:\n{formatted.stdout}{formatted.stderr}")
+                raise StackError(
+                    f"kafka: formatting storage in {self.dir / 'data'} failed:\n{formatted.stdout}{formatted.stderr}"
+                )
         self.process.start(self._java("kafka.Kafka", str(config)))
 
     def healthy(self) -> bool:
@@ -183,7 +185,9 @@ class ObjectStore(Service):
                     "identities": [
                         {
                             "name": "sluice",
-                            "credentials": [{"accessKey": s.secret("s3_access_key"), "secretKey": s.secret("s3_secret_key")}],
+                            "credentials": [
+                                {"accessKey": s.secret("s3_access_key"), "secretKey": s.secret("s3_secret_key")}
+                            ],
                             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
                         }
                     ]
@@ -236,7 +240,9 @@ class Postgres(Service):
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            raise StackError("running as root, PostgreSQL needs the `postgres` system user; `apt-get install postgresql` creates it.") from None
+            raise StackError(
+                "running as root, PostgreSQL needs the `postgres` system user; `apt-get install postgresql` creates it."
+            ) from None
         return "postgres"
 
     def launch(self) -> None:
@@ -255,22 +261,43 @@ class Postgres(Service):
                 shutil.chown(password_file, user, user)
             try:
                 init = subprocess.run(
-                    [str(bin_dir / "initdb"), "-D", str(data), "-U", self.settings.postgres_user,
-                     f"--pwfile={password_file}", "--auth=scram-sha-256", "-E", "UTF8", "--no-locale"],
-                    capture_output=True, text=True, check=False, user=user,
+                    [
+                        str(bin_dir / "initdb"),
+                        "-D",
+                        str(data),
+                        "-U",
+                        self.settings.postgres_user,
+                        f"--pwfile={password_file}",
+                        "--auth=scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--no-locale",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    user=user,
                 )
             finally:
                 password_file.unlink()
             if init.returncode != 0:
-                raise StackError(f"postgres: initdb in {data} failed (is every parent folder readable by the {user or 'current'} user?):\n{init.stderr}")
+                raise StackError(
+                    f"postgres: initdb in {data} failed; every parent folder must be readable by the "
+                    f"{user or 'current'} user:\n{init.stderr}"
+                )
         self.process.start(
             [
                 str(bin_dir / "postgres"),
-                "-D", str(data),
-                "-p", str(self.settings.postgres_port),
-                "-c", f"listen_addresses={self.settings.postgres_host}",
-                "-c", f"unix_socket_directories={sockets}",
-                "-c", "max_connections=200",
+                "-D",
+                str(data),
+                "-p",
+                str(self.settings.postgres_port),
+                "-c",
+                f"listen_addresses={self.settings.postgres_host}",
+                "-c",
+                f"unix_socket_directories={sockets}",
+                "-c",
+                "max_connections=200",
             ],
             user=user,
         )
@@ -278,9 +305,13 @@ class Postgres(Service):
     def healthy(self) -> bool:
         import psycopg2
 
-        with psycopg2.connect(self.settings.postgres_dsn("postgres"), connect_timeout=2) as conn, conn.cursor() as cur:
-            cur.execute("select 1")
-            return cur.fetchone() == (1,)
+        conn = psycopg2.connect(self.settings.postgres_dsn("postgres"), connect_timeout=2)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("select 1")
+                return bool(cur.fetchone() == (1,))
+        finally:
+            conn.close()
 
     def after_healthy(self) -> None:
         import psycopg2

@@ -85,8 +85,4 @@ def up(settings: Settings) -> list[ServiceStatus]:
 
 def down(settings: Settings) -> list[str]:
     """Stop every service; returns the names of those that were running."""
-    return [
-        service.name
-        for service in reversed(_services(settings))
-        if service.process.stop(service.stop_signal)
-    ]
+    return [service.name for service in reversed(_services(settings)) if service.process.stop(service.stop_signal)]

@@ -1,0 +1,42 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from sluice.settings import Settings
+
+SLUICE = str(Path(sys.executable).parent / "sluice")
+
+
+def test_status_reports_every_service_healthy(stack: Settings) -> None:
+    result = subprocess.run([SLUICE, "status"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    states = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
+    assert states == {"kafka": "healthy", "s3": "healthy", "postgres": "healthy", "spark": "ready"}
+
+
+def test_up_on_a_running_stack_changes_nothing(stack: Settings) -> None:
+    before = subprocess.run([SLUICE, "status"], capture_output=True, text=True, check=True).stdout
+    subprocess.run([SLUICE, "up"], capture_output=True, text=True, check=True)
+    after = subprocess.run([SLUICE, "status"], capture_output=True, text=True, check=True).stdout
+    pids = [[line.split()[2] for line in text.splitlines()[1:4]] for text in (before, after)]
+    assert pids[0] == pids[1]
+
+
+def test_demo_sends_events_through_kafka_and_the_lake_to_spark(stack: Settings) -> None:
+    result = subprocess.run([SLUICE, "demo", "--events", "700"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "produced 700 events" in result.stdout
+    assert "landed 700 events" in result.stdout
+    assert "spark read 700 events back" in result.stdout
+
+
+def test_a_k8s_profile_without_secrets_fails_naming_the_variables(stack: Settings) -> None:
+    result = subprocess.run(
+        [SLUICE, "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "SLUICE_PROFILE": "k8s"},
+    )
+    assert result.returncode == 2
+    assert "SLUICE_S3_SECRET_KEY" in result.stderr
