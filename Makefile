@@ -26,7 +26,6 @@ build/jars/%/.copied: jars/%/pom.xml
 	@touch $@
 
 demo: setup  ## Start the local stack and run the pipeline end to end
-	$(BIN)/sluice up
 	$(BIN)/sluice demo
 
 test: setup  ## Run linters, unit and integration tests (starts the stack if it is not running)

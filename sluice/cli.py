@@ -100,10 +100,13 @@ def smoke() -> None:
 def demo(
     events: Annotated[int, typer.Option(help="How many events to send through the pipeline.")] = 10_000,
 ) -> None:
-    """Write events to Kafka, land them in the lake as Parquet, read them back with Spark."""
+    """Start the stack if needed; write events to Kafka, land them in the lake, read them back with Spark."""
     from sluice.demo import run_demo
+    from sluice.stack import up as start
 
+    settings = _settings()
     try:
-        run_demo(_settings(), events, echo=typer.echo)
+        _print_status(start(settings))
+        run_demo(settings, events, echo=typer.echo)
     except StackError as error:
         raise _fail(error) from None
