@@ -97,6 +97,50 @@ def smoke() -> None:
 
 
 @app.command()
+def topics() -> None:
+    """Create the contract's topics and the dead-letter topic (partitions and retention from settings)."""
+    from ingestion.contract import load_contract
+    from sluice.topics import create_pipeline_topics
+
+    settings = _settings()
+    created = create_pipeline_topics(settings, load_contract().topics)
+    typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+@app.command()
+def ingest(
+    worker: Annotated[str, typer.Option(help="This process's id in the consumer group; stable across restarts.")] = "0",
+    show_status: Annotated[bool, typer.Option("--status", help="Print counters and lag, then exit.")] = False,
+) -> None:
+    """Run the ingestion sink: Kafka topics to s3://<lake>/raw as Parquet, exactly once. Stops on SIGTERM."""
+    import logging
+    import signal
+
+    from ingestion.contract import load_contract
+    from ingestion.sink import Sink
+
+    settings, contract = _settings(), load_contract()
+    if show_status:
+        _print_ingest_status(settings, list(contract.topics))
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sink = Sink(settings, contract, worker=worker)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sink.stop())
+    sink.run()
+
+
+def _print_ingest_status(settings: Settings, topics: list[str]) -> None:
+    from ingestion.status import group_lag, topic_size, worker_counters
+
+    for counters in worker_counters(settings):
+        typer.echo(" ".join(f"{name}={value}" for name, value in counters.items()))
+    for topic, lag in group_lag(settings, topics).items():
+        typer.echo(f"lag {topic:<28} {lag:>10}")
+    typer.echo(f"dead letters in {settings.deadletter_topic}: {topic_size(settings, settings.deadletter_topic)}")
+
+
+@app.command()
 def demo(
     events: Annotated[int, typer.Option(help="How many events to send through the pipeline.")] = 10_000,
 ) -> None:

@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     kafka_heap: str = "1g"
 
+    # Topics and the ingestion sink (`sluice ingest`).
+    topic_partitions: int = 6
+    topic_retention_hours: int = 168
+    deadletter_topic: str = "sluice.deadletter"
+    ingest_group: str = "sluice-ingest"
+    ingest_flush_records: int = 200_000
+    ingest_flush_bytes: int = 64 * 1024 * 1024
+    ingest_flush_seconds: float = 30.0
+
     # S3-compatible object storage: SeaweedFS locally, Amazon S3 (or GCS's S3 API) in k8s.
     s3_port: int = 8333
     s3_endpoint: str | None = None

@@ -1,6 +1,8 @@
-"""Kafka topic administration."""
+"""Kafka topic administration: the contract's topics and the dead-letter topic, from settings."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -9,13 +11,32 @@ from kafka.errors import TopicAlreadyExistsError
 from sluice.settings import Settings
 
 
-def ensure_topic(settings: Settings, topic: str, partitions: int = 3) -> bool:
+def ensure_topic(settings: Settings, topic: str, partitions: int = 3, retention_hours: int | None = None) -> bool:
     """Create the topic if it does not exist; True if it was created."""
+    return topic in ensure_topics(settings, [topic], partitions, retention_hours)
+
+
+def ensure_topics(
+    settings: Settings, topics: Iterable[str], partitions: int, retention_hours: int | None = None
+) -> list[str]:
+    """Create those of `topics` that do not exist yet; returns the ones created."""
+    configs = {"retention.ms": str(retention_hours * 3_600_000)} if retention_hours else {}
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers, client_id="sluice-admin")
+    created = []
     try:
-        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    except TopicAlreadyExistsError:
-        return False
+        for topic in topics:
+            try:
+                admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
+                created.append(topic)
+            except TopicAlreadyExistsError:
+                pass
     finally:
         admin.close()
-    return True
+    return created
+
+
+def create_pipeline_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
+    """The event topics and the dead-letter topic, sized and retained as settings say."""
+    return ensure_topics(
+        settings, [*topics, settings.deadletter_topic], settings.topic_partitions, settings.topic_retention_hours
+    )

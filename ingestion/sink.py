@@ -1,0 +1,322 @@
+"""`sluice ingest`: Kafka topics to the raw zone as Parquet, exactly once, whatever crashes.
+
+How a batch of one partition, offsets [first, last], becomes durable:
+
+1. intent: commit offset `first` with metadata {"end": last}. A restarted (or new) owner of the
+   partition reads it and ends its replayed batch at exactly `last`, so it writes the same objects.
+2. write: one Parquet object per event-time hour, named from topic, partition and `first`
+   (deterministic, so a replay overwrites instead of duplicating). S3 errors are retried with backoff.
+3. commit: one Kafka transaction sends the batch's dead letters and commits offset `last + 1`.
+   A crash before it aborts the transaction: no dead letter is visible and the batch replays.
+
+Offsets are never committed before the objects covering them exist, and the consumer-group
+generation fences a zombie owner's transaction after a rebalance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from ingestion.contract import Contract
+from ingestion.raw_zone import DeadLetter, RecordBatch, decode, split_by_hour, to_parquet
+from sluice.objectstore import s3_client
+from sluice.settings import Settings
+
+log = logging.getLogger("sluice.ingest")
+DeadLetterOf = tuple[TopicPartition, DeadLetter]
+
+
+class Stopped(Exception):
+    """Raised inside a flush when a stop was requested while the object store was unreachable."""
+
+
+@dataclass
+class Counters:
+    consumed: int = 0
+    written: int = 0
+    dead_lettered: int = 0
+    objects: int = 0
+    flushes: int = 0
+    replays: int = 0
+    s3_retries: int = 0
+    restarts: int = 0
+
+
+@dataclass
+class PartitionBuffer:
+    """What has been read from one partition since its last committed batch."""
+
+    batch: RecordBatch
+    started: float = field(default_factory=time.monotonic)
+    nbytes: int = 0
+    replay_end: int | None = None  # the `last` of an intent left by a previous owner
+
+    @property
+    def first(self) -> int:
+        return self.batch.offsets[0]
+
+    @property
+    def last(self) -> int:
+        return self.batch.offsets[-1]
+
+    def take(self, records: list[Any]) -> list[Any]:
+        """Append records; returns those past a replayed batch's end, which belong to the next batch."""
+        rest: list[Any] = []
+        if self.replay_end is not None and records[-1].offset > self.replay_end:
+            cut = next(i for i, r in enumerate(records) if r.offset > self.replay_end)
+            records, rest = records[:cut], records[cut:]
+        b = self.batch
+        b.offsets.extend([r.offset for r in records])
+        b.keys.extend([r.key for r in records])
+        b.values.extend(values := [r.value for r in records])
+        b.timestamps.extend([r.timestamp for r in records])
+        self.nbytes += sum(map(len, values))
+        return rest
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Runs on kafka-python's IO thread, which must not block: it only notes what changed for the main loop."""
+
+    def __init__(self) -> None:
+        self.revoked: queue.SimpleQueue[TopicPartition] = queue.SimpleQueue()
+        self.assigned: queue.SimpleQueue[TopicPartition] = queue.SimpleQueue()
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self.revoked.put(tp)
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        for tp in assigned:
+            self.assigned.put(tp)
+
+
+class Sink:
+    def __init__(
+        self,
+        settings: Settings,
+        contract: Contract,
+        topics: list[str] | None = None,
+        worker: str = "0",
+    ) -> None:
+        self.settings = settings
+        self.contract = contract
+        self.topics = topics or list(contract.topics)
+        self.worker = worker
+        self.counters = Counters()
+        self.buffers: dict[TopicPartition, PartitionBuffer] = {}
+        self.carry: dict[TopicPartition, list[Any]] = {}  # records read past a replayed batch's end
+        self.intents: dict[TopicPartition, int] = {}
+        self.s3 = s3_client(settings, connect_timeout=2, retries=2)
+        self.status_file = settings.home / "ingest" / f"worker-{worker}.json"
+        self._stop = threading.Event()
+        self._connect()
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        s = self.settings
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=s.kafka_servers,
+            group_id=s.ingest_group,
+            client_id=f"sluice-ingest-{self.worker}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=20_000,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_min_bytes=64 * 1024,
+            fetch_max_wait_ms=200,
+        )
+        self.rebalance = _Rebalance()
+        self.consumer.subscribe(self.topics, listener=self.rebalance)
+        self.producer = KafkaProducer(
+            bootstrap_servers=s.kafka_servers,
+            client_id=f"sluice-ingest-{self.worker}-dlq",
+            transactional_id=f"{s.ingest_group}-{self.worker}",
+            acks="all",
+        )
+        self.producer.init_transactions()  # also aborts what a crashed predecessor left open
+
+    def _close(self) -> None:
+        for client in (self.consumer, self.producer):
+            try:
+                client.close()
+            except Exception:
+                log.debug("error while closing %s", client, exc_info=True)
+
+    def _apply_rebalance(self) -> None:
+        """Abandon revoked partitions (the new owner replays them); read intents of assigned ones."""
+        while not self.rebalance.revoked.empty():
+            tp = self.rebalance.revoked.get()
+            self.buffers.pop(tp, None)
+            self.carry.pop(tp, None)
+            self.intents.pop(tp, None)
+        assigned = []
+        while not self.rebalance.assigned.empty():
+            assigned.append(self.rebalance.assigned.get())
+        for tp in assigned:
+            committed = self.consumer.committed(tp, metadata=True)
+            meta = json.loads(committed.metadata) if committed and committed.metadata else {}
+            if "end" in meta:
+                self.intents[tp] = int(meta["end"])
+                log.info(
+                    "%s[%d]: replaying batch %d..%d left by a previous owner",
+                    tp.topic,
+                    tp.partition,
+                    committed.offset,
+                    meta["end"],
+                )
+
+    # -- main loop -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, until: Callable[[Counters], bool] | None = None) -> Counters:
+        """Consume and flush until stop() (or `until(counters)` is true); flushes what is buffered on the way out."""
+        last_status = 0.0
+        try:
+            while not self._stop.is_set() and not (until and until(self.counters)):
+                self._step()
+                if time.monotonic() - last_status > 5:
+                    self._report()
+                    last_status = time.monotonic()
+            # A replayed batch must end where its intent says, or its objects would differ: leave it to replay.
+            self._flush([tp for tp, b in self.buffers.items() if b.replay_end is None or self._due(b)])
+        except Stopped:
+            log.warning("stopped while the object store was unreachable; uncommitted batches will replay")
+        finally:
+            self._report()
+            self._close()
+        return self.counters
+
+    def _step(self) -> None:
+        try:
+            polled = self.consumer.poll(timeout_ms=200)
+            self._apply_rebalance()
+            for tp, records in polled.items():
+                self.counters.consumed += len(records)
+                self._add(tp, records)
+            self._flush([tp for tp, buffer in self.buffers.items() if self._due(buffer)])
+        except KafkaError as error:
+            # A broken commit or transaction: start over from what Kafka has committed.
+            log.warning("kafka error, reconnecting and replaying from the last commit: %r", error)
+            self.counters.restarts += 1
+            self.buffers.clear()
+            self.carry.clear()
+            self._close()
+            time.sleep(1)
+            self._connect()
+
+    def _add(self, tp: TopicPartition, records: list[Any]) -> None:
+        buffer = self.buffers.get(tp)
+        if buffer is None:
+            buffer = self.buffers[tp] = PartitionBuffer(RecordBatch(tp.topic, tp.partition))
+            buffer.replay_end = self.intents.pop(tp, None)
+        rest = buffer.take(records)
+        if rest:
+            self.carry.setdefault(tp, []).extend(rest)
+
+    def _due(self, buffer: PartitionBuffer) -> bool:
+        s = self.settings
+        if buffer.replay_end is not None:
+            return buffer.last >= buffer.replay_end
+        return (
+            len(buffer.batch.offsets) >= s.ingest_flush_records
+            or buffer.nbytes >= s.ingest_flush_bytes
+            or time.monotonic() - buffer.started >= s.ingest_flush_seconds
+        )
+
+    # -- the commit protocol -------------------------------------------------------------------
+
+    def _flush(self, partitions: list[TopicPartition]) -> None:
+        due = {tp: self.buffers[tp] for tp in partitions if tp in self.buffers and self.buffers[tp].batch.offsets}
+        if not due:
+            return
+        fresh = {tp: b for tp, b in due.items() if b.replay_end is None}
+        if fresh:
+            self.consumer.commit(
+                {tp: OffsetAndMetadata(b.first, json.dumps({"end": b.last}), -1) for tp, b in fresh.items()}
+            )
+        self.counters.replays += len(due) - len(fresh)
+        now = datetime.now(UTC)
+        dead: list[DeadLetterOf] = []
+        for tp, buffer in due.items():
+            table, letters = decode(buffer.batch, self.contract, now)
+            for obj in split_by_hour(table, tp.topic, tp.partition, buffer.first):
+                self._put(obj.key, to_parquet(obj.table))
+                self.counters.objects += 1
+            self.counters.written += table.num_rows
+            dead += [(tp, letter) for letter in letters]
+        self._commit(due, dead)
+        for tp in due:
+            del self.buffers[tp]
+            if carried := self.carry.pop(tp, None):
+                self._add(tp, carried)
+        self.counters.flushes += 1
+        self.counters.dead_lettered += len(dead)
+
+    def _commit(
+        self, due: dict[TopicPartition, PartitionBuffer], dead: list[tuple[TopicPartition, DeadLetter]]
+    ) -> None:
+        self.producer.begin_transaction()
+        for tp, letter in dead:
+            self.producer.send(
+                self.settings.deadletter_topic,
+                key=letter.key,
+                value=letter.value,
+                timestamp_ms=letter.timestamp,
+                headers=[
+                    ("source_topic", tp.topic.encode()),
+                    ("source_partition", str(tp.partition).encode()),
+                    ("source_offset", str(letter.offset).encode()),
+                    ("reason", letter.reason.encode()),
+                    ("sink_worker", self.worker.encode()),
+                ],
+            )
+        self.producer.send_offsets_to_transaction(
+            {tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in due.items()}, self.consumer.group_metadata()
+        )
+        self.producer.commit_transaction()
+
+    def _put(self, key: str, body: bytes) -> None:
+        """Write one object, retrying with backoff for as long as the object store is unreachable."""
+        delay = 0.5
+        while True:
+            try:
+                self.s3.put_object(Bucket=self.settings.lake_bucket, Key=key, Body=body)
+                return
+            except (BotoCoreError, ClientError) as error:
+                self.counters.s3_retries += 1
+                log.warning(
+                    "writing s3://%s/%s failed (%s); retrying in %.1fs", self.settings.lake_bucket, key, error, delay
+                )
+            if self._stop.wait(delay):
+                raise Stopped
+            delay = min(delay * 2, 10.0)
+
+    def _report(self) -> None:
+        status = {"worker": self.worker, "at": datetime.now(UTC).isoformat(), **asdict(self.counters)}
+        log.info("ingest %s", json.dumps(status))
+        write_status(self.status_file, status)
+
+
+def write_status(path: Path, status: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(status))
+    temporary.replace(path)

@@ -1,0 +1,43 @@
+"""What `sluice ingest --status` reports: each worker's counters and the group's lag from Kafka."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+from sluice.settings import Settings
+
+
+def worker_counters(settings: Settings) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted((settings.home / "ingest").glob("worker-*.json"))]
+
+
+def group_lag(settings: Settings, topics: list[str]) -> dict[str, int]:
+    """Per topic: records not yet committed by the sink's consumer group."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers, client_id="sluice-status")
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, client_id="sluice-status")
+    try:
+        committed = admin.list_group_offsets(settings.ingest_group).get(settings.ingest_group, {})
+        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        ends = consumer.end_offsets(partitions)
+        lag: dict[str, int] = {topic: 0 for topic in topics}
+        for tp, end in ends.items():
+            done = committed.get(tp)
+            lag[tp.topic] += end - (done.offset if done and done.offset >= 0 else 0)
+        return lag
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def topic_size(settings: Settings, topic: str) -> int:
+    """Records in a topic (end minus beginning offsets), e.g. the dead-letter topic."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, client_id="sluice-status")
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        begin, end = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+        return sum(end[tp] - begin[tp] for tp in partitions)
+    finally:
+        consumer.close()
