@@ -88,6 +88,17 @@ class PartitionBuffer:
         return rest
 
 
+def flush_due(buffer: PartitionBuffer, settings: Settings, now: float) -> bool:
+    """A replayed batch ends exactly where its intent says; a fresh one on size, bytes or age."""
+    if buffer.replay_end is not None:
+        return buffer.last >= buffer.replay_end
+    return (
+        len(buffer.batch.offsets) >= settings.ingest_flush_records
+        or buffer.nbytes >= settings.ingest_flush_bytes
+        or now - buffer.started >= settings.ingest_flush_seconds
+    )
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """Runs on kafka-python's IO thread, which must not block: it only notes what changed for the main loop."""
 
@@ -196,7 +207,13 @@ class Sink:
                     self._report()
                     last_status = time.monotonic()
             # A replayed batch must end where its intent says, or its objects would differ: leave it to replay.
-            self._flush([tp for tp, b in self.buffers.items() if b.replay_end is None or self._due(b)])
+            self._flush(
+                [
+                    tp
+                    for tp, b in self.buffers.items()
+                    if b.replay_end is None or flush_due(b, self.settings, time.monotonic())
+                ]
+            )
         except Stopped:
             log.warning("stopped while the object store was unreachable; uncommitted batches will replay")
         finally:
@@ -211,7 +228,8 @@ class Sink:
             for tp, records in polled.items():
                 self.counters.consumed += len(records)
                 self._add(tp, records)
-            self._flush([tp for tp, buffer in self.buffers.items() if self._due(buffer)])
+            now = time.monotonic()
+            self._flush([tp for tp, buffer in self.buffers.items() if flush_due(buffer, self.settings, now)])
         except KafkaError as error:
             # A broken commit or transaction: start over from what Kafka has committed.
             log.warning("kafka error, reconnecting and replaying from the last commit: %r", error)
@@ -230,16 +248,6 @@ class Sink:
         rest = buffer.take(records)
         if rest:
             self.carry.setdefault(tp, []).extend(rest)
-
-    def _due(self, buffer: PartitionBuffer) -> bool:
-        s = self.settings
-        if buffer.replay_end is not None:
-            return buffer.last >= buffer.replay_end
-        return (
-            len(buffer.batch.offsets) >= s.ingest_flush_records
-            or buffer.nbytes >= s.ingest_flush_bytes
-            or time.monotonic() - buffer.started >= s.ingest_flush_seconds
-        )
 
     # -- the commit protocol -------------------------------------------------------------------
 

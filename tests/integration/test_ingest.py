@@ -1,0 +1,88 @@
+import json
+from collections import Counter
+
+from kafka import KafkaProducer
+
+from ingestion.contract import load_contract
+from ingestion.sink import Sink
+from sluice.settings import Settings
+from tests.integration.lake_readers import end_offsets, read_deadletters, read_raw
+
+MALFORMED = [
+    b"{this is not json",
+    json.dumps({"event_id": "m2", "event_type": "listing_viewed", "schema_version": 1, "user_id": 1}).encode(),
+    json.dumps(
+        {
+            "event_id": "m3",
+            "event_type": "message_sent",
+            "event_time": "2026-11-01T10:00:00Z",
+            "schema_version": 1,
+            "chat_id": "seven",
+            "sender_id": 1,
+        }
+    ).encode(),
+]
+
+
+def _event(i: int, unique: str) -> tuple[str, bytes, bytes]:
+    """Listing views and chat messages spread over three hours of 2026-11-01."""
+    base = {
+        "event_id": f"{unique}-{i}",
+        "event_time": f"2026-11-01T{10 + i % 3}:{i % 60:02d}:00+00:00",
+        "schema_version": 1,
+    }
+    if i % 2:
+        event = {**base, "event_type": "message_sent", "chat_id": i % 40, "sender_id": i}
+        return "marketplace.chats", str(i % 40).encode(), json.dumps(event).encode()
+    event = {**base, "event_type": "listing_viewed", "listing_id": i % 25, "user_id": i}
+    return "marketplace.listings", str(i % 25).encode(), json.dumps(event).encode()
+
+
+def test_ingest_lands_exactly_the_produced_events_and_dead_letters_the_bad_ones(lake: Settings, unique: str) -> None:
+    dlq_start = end_offsets(lake, [lake.deadletter_topic])
+    producer = KafkaProducer(bootstrap_servers=lake.kafka_servers, acks="all", enable_idempotence=True)
+    sent = [_event(i, unique) for i in range(3000)]
+    for topic, key, value in sent:
+        producer.send(topic, key=key, value=value)
+    for value in MALFORMED:
+        producer.send("marketplace.chats" if b"message_sent" in value else "marketplace.listings", value=value)
+    producer.flush()
+    producer.close()
+
+    sink = Sink(lake, load_contract())
+    counters = sink.run(until=lambda c: c.written + c.dead_lettered >= len(sent) + len(MALFORMED))
+
+    raw = read_raw(lake)
+    assert Counter(raw.column("event_id").to_pylist()) == Counter(f"{unique}-{i}" for i in range(3000))
+    assert sorted(raw.column("value").to_pylist()) == sorted(value.decode() for _, _, value in sent)
+    coordinates = list(
+        zip(raw.column("kafka_partition").to_pylist(), raw.column("kafka_offset").to_pylist(), strict=True)
+    )
+    assert len(set(coordinates)) == 3000
+
+    letters = read_deadletters(lake, dlq_start)
+    assert sorted(value for value, _ in letters) == sorted(MALFORMED)
+    reasons = {value: headers for value, headers in letters}
+    assert "malformed" in reasons[MALFORMED[0]]["reason"]
+    assert reasons[MALFORMED[1]]["reason"] == "Object missing required field `event_time`"
+    assert "`$.chat_id`" in reasons[MALFORMED[2]]["reason"]
+    assert reasons[MALFORMED[2]]["source_topic"] == "marketplace.chats"
+    assert int(reasons[MALFORMED[2]]["source_offset"]) >= 0
+    assert counters.dead_lettered == 3
+
+
+def test_objects_are_partitioned_by_event_hour(lake: Settings, unique: str) -> None:
+    producer = KafkaProducer(bootstrap_servers=lake.kafka_servers, acks="all")
+    for i in range(30):
+        topic, key, value = _event(2 * i, unique)  # listing views only, hours 10, 11 and 12
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+    Sink(lake, load_contract()).run(until=lambda c: c.written >= 30)
+
+    from sluice.objectstore import s3_client
+
+    keys = [o["Key"] for o in s3_client(lake).list_objects_v2(Bucket=lake.lake_bucket, Prefix="raw/")["Contents"]]
+    hours = {key.split("/")[3] for key in keys}
+    assert hours == {"hr=10", "hr=11", "hr=12"}
+    assert all(key.startswith("raw/marketplace.listings/dt=2026-11-01/") for key in keys)
