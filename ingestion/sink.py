@@ -122,6 +122,7 @@ class Sink:
         contract: Contract,
         topics: list[str] | None = None,
         worker: str = "0",
+        stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.contract = contract
@@ -133,7 +134,7 @@ class Sink:
         self.intents: dict[TopicPartition, int] = {}
         self.s3 = s3_client(settings, connect_timeout=2, retries=2)
         self.status_file = settings.home / "ingest" / f"worker-{worker}.json"
-        self._stop = threading.Event()
+        self._stop = stop or threading.Event()
         self._connect()
 
     # -- clients -------------------------------------------------------------------------------
@@ -144,6 +145,10 @@ class Sink:
             bootstrap_servers=s.kafka_servers,
             group_id=s.ingest_group,
             client_id=f"sluice-ingest-{self.worker}",
+            # Static membership: a worker restarted after a crash takes its partitions straight back,
+            # instead of the group waiting out the dead member's session.
+            group_instance_id=f"{s.ingest_group}-{self.worker}",
+            session_timeout_ms=15_000,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=20_000,

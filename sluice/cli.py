@@ -115,6 +115,7 @@ def ingest(
     """Run the ingestion sink: Kafka topics to s3://<lake>/raw as Parquet, exactly once. Stops on SIGTERM."""
     import logging
     import signal
+    import threading
 
     from ingestion.contract import load_contract
     from ingestion.sink import Sink
@@ -124,10 +125,10 @@ def ingest(
         _print_ingest_status(settings, list(contract.topics))
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    sink = Sink(settings, contract, worker=worker)
+    stop = threading.Event()  # set before the sink connects, so an early SIGTERM is a clean stop too
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: sink.stop())
-    sink.run()
+        signal.signal(signum, lambda *_: stop.set())
+    Sink(settings, contract, worker=worker, stop=stop).run()
 
 
 def _print_ingest_status(settings: Settings, topics: list[str]) -> None:
