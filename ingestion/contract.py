@@ -97,7 +97,7 @@ class Contract:
     def violation(self, event: object, topic: str | None = None) -> str | None:
         """Why a decoded event breaks the contract, naming the field; None if it is valid."""
         if topic is None:
-            spec = self.events.get(event.get("event_type")) if isinstance(event, dict) else None
+            spec = self.events.get(str(event.get("event_type"))) if isinstance(event, dict) else None
             if spec is None:
                 return f"not an event of contract v{self.version}; event_type must be one of {sorted(self.events)}"
             topic = spec.topic

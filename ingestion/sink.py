@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from ingestion.contract import Contract
@@ -38,6 +38,27 @@ from sluice.settings import Settings
 
 log = logging.getLogger("sluice.ingest")
 DeadLetterOf = tuple[TopicPartition, DeadLetter]
+# kafka-python waits on some transactional calls without a deadline; after a broker restart one can
+# hang, so each is bounded and a timeout reconnects (init_transactions then aborts what was left open).
+KAFKA_CALL_TIMEOUT_S = 30
+
+
+def _bounded(call: Callable[[], object], what: str) -> None:
+    done, failure = threading.Event(), []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as error:  # noqa: BLE001 - re-raised on the caller's thread
+            failure.append(error)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=what, daemon=True).start()
+    if not done.wait(KAFKA_CALL_TIMEOUT_S):
+        raise KafkaTimeoutError(f"{what} did not finish within {KAFKA_CALL_TIMEOUT_S}s")
+    if failure:
+        raise failure[0]
 
 
 class Stopped(Exception):
@@ -168,11 +189,15 @@ class Sink:
         self.producer.init_transactions()  # also aborts what a crashed predecessor left open
 
     def _close(self) -> None:
-        for client in (self.consumer, self.producer):
+        closers: list[Callable[[], object]] = [
+            lambda: self.consumer.close(autocommit=False),
+            lambda: self.producer.close(timeout=5),
+        ]
+        for close in closers:
             try:
-                client.close()
-            except Exception:
-                log.debug("error while closing %s", client, exc_info=True)
+                close()
+            except Exception:  # closing a broken client must not hide why it broke
+                log.debug("error while closing a kafka client", exc_info=True)
 
     def _apply_rebalance(self) -> None:
         """Abandon revoked partitions (the new owner replays them); read intents of assigned ones."""
@@ -185,7 +210,7 @@ class Sink:
         while not self.rebalance.assigned.empty():
             assigned.append(self.rebalance.assigned.get())
         for tp in assigned:
-            committed = self.consumer.committed(tp, metadata=True)
+            committed = self.consumer.committed(tp, metadata=True, timeout_ms=KAFKA_CALL_TIMEOUT_S * 1000)
             meta = json.loads(committed.metadata) if committed and committed.metadata else {}
             if "end" in meta:
                 self.intents[tp] = int(meta["end"])
@@ -263,7 +288,8 @@ class Sink:
         fresh = {tp: b for tp, b in due.items() if b.replay_end is None}
         if fresh:
             self.consumer.commit(
-                {tp: OffsetAndMetadata(b.first, json.dumps({"end": b.last}), -1) for tp, b in fresh.items()}
+                {tp: OffsetAndMetadata(b.first, json.dumps({"end": b.last}), -1) for tp, b in fresh.items()},
+                timeout_ms=KAFKA_CALL_TIMEOUT_S * 1000,
             )
         self.counters.replays += len(due) - len(fresh)
         now = datetime.now(UTC)
@@ -301,10 +327,10 @@ class Sink:
                     ("sink_worker", self.worker.encode()),
                 ],
             )
-        self.producer.send_offsets_to_transaction(
-            {tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in due.items()}, self.consumer.group_metadata()
-        )
-        self.producer.commit_transaction()
+        offsets = {tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in due.items()}
+        group = self.consumer.group_metadata()
+        _bounded(lambda: self.producer.send_offsets_to_transaction(offsets, group), "sending offsets")
+        _bounded(self.producer.commit_transaction, "committing the transaction")
 
     def _put(self, key: str, body: bytes) -> None:
         """Write one object, retrying with backoff for as long as the object store is unreachable."""

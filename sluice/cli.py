@@ -113,6 +113,7 @@ def ingest(
     show_status: Annotated[bool, typer.Option("--status", help="Print counters and lag, then exit.")] = False,
 ) -> None:
     """Run the ingestion sink: Kafka topics to s3://<lake>/raw as Parquet, exactly once. Stops on SIGTERM."""
+    import faulthandler
     import logging
     import signal
     import threading
@@ -125,6 +126,7 @@ def ingest(
         _print_ingest_status(settings, list(contract.topics))
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack to the log
     stop = threading.Event()  # set before the sink connects, so an early SIGTERM is a clean stop too
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
