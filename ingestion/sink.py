@@ -26,11 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 from botocore.exceptions import BotoCoreError, ClientError
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
+from ingestion.completeness import Completeness
 from ingestion.contract import Contract
 from ingestion.raw_zone import DeadLetter, RecordBatch, decode, split_by_hour, to_parquet
 from sluice.objectstore import s3_client
@@ -74,6 +76,7 @@ class Counters:
     flushes: int = 0
     replays: int = 0
     s3_retries: int = 0
+    hours_marked: int = 0
     restarts: int = 0
 
 
@@ -154,6 +157,7 @@ class Sink:
         self.carry: dict[TopicPartition, list[Any]] = {}  # records read past a replayed batch's end
         self.intents: dict[TopicPartition, int] = {}
         self.s3 = s3_client(settings, connect_timeout=2, retries=2)
+        self.completeness = Completeness(settings, self.s3)
         self.status_file = settings.home / "ingest" / f"worker-{worker}.json"
         self._stop = stop or threading.Event()
         self._connect()
@@ -294,11 +298,25 @@ class Sink:
         self.counters.replays += len(due) - len(fresh)
         now = datetime.now(UTC)
         dead: list[DeadLetterOf] = []
+        landed: list[tuple[TopicPartition, list[datetime], datetime]] = []
         for tp, buffer in due.items():
             table, letters = decode(buffer.batch, self.contract, now)
-            for obj in split_by_hour(table, tp.topic, tp.partition, buffer.first):
-                self._put(obj.key, to_parquet(obj.table))
+            hours = split_by_hour(table, tp.topic, tp.partition, buffer.first)
+            for obj in hours:
+                offsets = obj.table.column("kafka_offset")
+                self._put(
+                    obj.key,
+                    to_parquet(obj.table),
+                    {
+                        "rows": str(obj.table.num_rows),
+                        "partition": str(tp.partition),
+                        "first_offset": str(pc.min(offsets).as_py()),
+                        "last_offset": str(pc.max(offsets).as_py()),
+                    },
+                )
                 self.counters.objects += 1
+            if hours:
+                landed.append((tp, [obj.hour for obj in hours], pc.max(table.column("event_time")).as_py()))
             self.counters.written += table.num_rows
             dead += [(tp, letter) for letter in letters]
         self._commit(due, dead)
@@ -308,6 +326,17 @@ class Sink:
                 self._add(tp, carried)
         self.counters.flushes += 1
         self.counters.dead_lettered += len(dead)
+        self._mark_complete(landed)
+
+    def _mark_complete(self, landed: list[tuple[TopicPartition, list[datetime], datetime]]) -> None:
+        """Progress and markers trail the commit: if the store fails here, the next flush catches up."""
+        try:
+            for tp, hours, latest in landed:
+                self.completeness.committed(tp.topic, tp.partition, hours, latest)
+            for topic in sorted({tp.topic for tp, _, _ in landed}):
+                self.counters.hours_marked += len(self.completeness.advance(topic))
+        except (BotoCoreError, ClientError) as error:
+            log.warning("could not update completeness markers (%s); will retry after the next flush", error)
 
     def _commit(
         self, due: dict[TopicPartition, PartitionBuffer], dead: list[tuple[TopicPartition, DeadLetter]]
@@ -332,12 +361,12 @@ class Sink:
         _bounded(lambda: self.producer.send_offsets_to_transaction(offsets, group), "sending offsets")
         _bounded(self.producer.commit_transaction, "committing the transaction")
 
-    def _put(self, key: str, body: bytes) -> None:
+    def _put(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
         """Write one object, retrying with backoff for as long as the object store is unreachable."""
         delay = 0.5
         while True:
             try:
-                self.s3.put_object(Bucket=self.settings.lake_bucket, Key=key, Body=body)
+                self.s3.put_object(Bucket=self.settings.lake_bucket, Key=key, Body=body, Metadata=metadata)
                 return
             except (BotoCoreError, ClientError) as error:
                 self.counters.s3_retries += 1

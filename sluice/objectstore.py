@@ -15,6 +15,9 @@ else:
     S3Client = object
 
 
+__all__ = ["S3Client", "s3_client"]
+
+
 def s3_client(settings: Settings, *, connect_timeout: float = 10, retries: int = 5) -> S3Client:
     return boto3.client(
         "s3",

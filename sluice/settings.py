@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     ingest_flush_records: int = 200_000
     ingest_flush_bytes: int = 64 * 1024 * 1024
     ingest_flush_seconds: float = 30.0
+    ingest_allowed_lateness_minutes: int = 60  # an hour is complete once every partition is this far past it
 
     # S3-compatible object storage: SeaweedFS locally, Amazon S3 (or GCS's S3 API) in k8s.
     s3_port: int = 8333

@@ -40,6 +40,8 @@ def read_raw(settings: Settings) -> pa.Table:
     tables = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix="raw/"):
         for item in page.get("Contents", []):
+            if not item["Key"].endswith(".parquet"):
+                continue
             body = s3.get_object(Bucket=settings.lake_bucket, Key=item["Key"])["Body"].read()
             tables.append(pq.read_table(io.BytesIO(body)))
     return pa.concat_tables(tables) if tables else pa.table({"event_id": pa.array([], pa.string())})

@@ -86,3 +86,74 @@ def test_objects_are_partitioned_by_event_hour(lake: Settings, unique: str) -> N
     hours = {key.split("/")[3] for key in keys}
     assert hours == {"hr=10", "hr=11", "hr=12"}
     assert all(key.startswith("raw/marketplace.listings/dt=2026-11-01/") for key in keys)
+
+
+def _views(unique: str, times: list[str], tag: str) -> list[tuple[str, bytes, bytes]]:
+    """Listing views at the given times, keyed over 12 listings so every partition gets some."""
+    return [
+        (
+            "marketplace.listings",
+            str(i % 12).encode(),
+            json.dumps(
+                {
+                    "event_id": f"{unique}-{tag}-{i}",
+                    "event_type": "listing_viewed",
+                    "event_time": moment,
+                    "schema_version": 1,
+                    "listing_id": i % 12,
+                    "user_id": i,
+                }
+            ).encode(),
+        )
+        for i, moment in enumerate(times)
+    ]
+
+
+def _send(settings: Settings, records: list[tuple[str, bytes, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    for topic, key, value in records:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def _marker(settings: Settings, hour: int) -> dict | None:  # type: ignore[type-arg]
+    from sluice.objectstore import s3_client
+
+    key = f"raw/marketplace.listings/dt=2026-11-01/hr={hour:02d}/_COMPLETE.json"
+    try:
+        return json.loads(s3_client(settings).get_object(Bucket=settings.lake_bucket, Key=key)["Body"].read())
+    except Exception:  # noqa: BLE001 - absent marker
+        return None
+
+
+def test_complete_hours_get_a_manifest_and_late_events_reopen_theirs(lake: Settings, unique: str) -> None:
+    # 10:xx has 24 events, 11:xx 36, 12:xx 12; every partition then reaches 14:30, so with an hour of
+    # lateness the watermark is 13:30: hours 10-12 are complete, 13 and 14 are not.
+    first = (
+        [f"2026-11-01T10:{m:02d}:00+00:00" for m in range(24)]
+        + [f"2026-11-01T11:{m:02d}:00+00:00" for m in range(36)]
+        + [f"2026-11-01T12:{m:02d}:00+00:00" for m in range(12)]
+        + ["2026-11-01T14:30:00+00:00"] * 24
+    )
+    _send(lake, _views(unique, first, "a"))
+    Sink(lake, load_contract()).run(until=lambda c: c.written >= len(first))
+
+    markers = {hour: _marker(lake, hour) for hour in range(10, 15)}
+    assert {hour for hour, marker in markers.items() if marker} == {10, 11, 12}
+    assert [markers[h]["rows"] for h in (10, 11, 12)] == [24, 36, 12]  # type: ignore[index]
+    ten = markers[10]
+    assert ten is not None
+    assert ten["version"] == 1
+    assert sum(o["rows"] for o in ten["objects"]) == 24
+    assert all(o["key"].endswith(".parquet") and o["first_offset"] <= o["last_offset"] for o in ten["objects"])
+
+    late = ["2026-11-01T11:59:00+00:00"] + ["2026-11-01T15:45:00+00:00"] * 24
+    _send(lake, _views(unique, late, "b"))
+    Sink(lake, load_contract()).run(until=lambda c: c.written >= len(late))
+
+    eleven = _marker(lake, 11)
+    assert eleven is not None
+    assert (eleven["version"], eleven["rows"]) == (2, 37)
+    assert _marker(lake, 13) is not None
+    assert _marker(lake, 14) is None
