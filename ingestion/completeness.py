@@ -9,11 +9,14 @@ that still lands in a completed hour rewrites the hour's marker, with a higher v
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pyarrow.parquet as pq
 
 from sluice.objectstore import S3Client
 from sluice.settings import Settings
@@ -119,14 +122,21 @@ class Completeness:
             )
         return due
 
+    def _object_facts(self, key: str) -> dict[str, int]:
+        """Rows and offsets the sink stored as object metadata; rows from the Parquet footer otherwise."""
+        meta = self.s3.head_object(Bucket=self.bucket, Key=key)["Metadata"]
+        if "rows" in meta:
+            return {name: int(value) for name, value in meta.items()}
+        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return {"rows": pq.ParquetFile(io.BytesIO(body)).metadata.num_rows}
+
     def _write_marker(self, topic: str, hour: datetime, watermark: datetime) -> None:
         prefix = marker_key(topic, hour).rsplit("/", 1)[0] + "/"
         listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])
         objects = []
         for item in listed:
             if item["Key"].endswith(".parquet"):
-                meta = self.s3.head_object(Bucket=self.bucket, Key=item["Key"])["Metadata"]
-                objects.append({"key": item["Key"], "bytes": item["Size"], **{k: int(v) for k, v in meta.items()}})
+                objects.append({"key": item["Key"], "bytes": item["Size"], **self._object_facts(item["Key"])})
         previous = self._get(marker_key(topic, hour))
         self._put(
             marker_key(topic, hour),

@@ -144,16 +144,58 @@ def _print_ingest_status(settings: Settings, topics: list[str]) -> None:
 
 
 @app.command()
-def demo(
-    events: Annotated[int, typer.Option(help="How many events to send through the pipeline.")] = 10_000,
+def simulate(
+    days: Annotated[float, typer.Option(help="Span of event time to backfill.")] = 1.0,
+    start: Annotated[str | None, typer.Option(help="First event time (ISO date); default 3 days ago.")] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same records.")] = 7,
+    rate: Annotated[
+        float | None, typer.Option(help="Live mode: records per second (default: as fast as possible).")
+    ] = None,
+    max_events: Annotated[int | None, typer.Option(help="Stop after this many records.")] = None,
+    malformed_share: Annotated[float, typer.Option(help="Share of records that break the contract.")] = 0.005,
+    duplicate_share: Annotated[float, typer.Option(help="Share of records re-sent as producer retries.")] = 0.01,
+    late_share: Annotated[float, typer.Option(help="Share of events sent 1-6 hours late.")] = 0.02,
 ) -> None:
-    """Start the stack if needed; write events to Kafka, land them in the lake, read them back with Spark."""
+    """Send simulated marketplace events to Kafka (topics are created if missing)."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from ingestion.contract import load_contract
+    from ingestion.simulator import SimulationConfig, produce
+    from ingestion.simulator import simulate as records
+    from sluice.topics import create_pipeline_topics
+
+    settings = _settings()
+    create_pipeline_topics(settings, load_contract().topics)
+    config = SimulationConfig(
+        seed=seed,
+        days=days,
+        max_events=max_events,
+        malformed_share=malformed_share,
+        duplicate_share=duplicate_share,
+        late_share=late_share,
+    )
+    if start:
+        config = dataclasses.replace(config, start=datetime.fromisoformat(start).replace(tzinfo=UTC))
+    summary = produce(settings, records(config), rate=rate)
+    typer.echo(
+        f"sent {summary.sent} records in {summary.seconds:.1f}s: {summary.valid} valid, "
+        f"{summary.duplicates} duplicates, {summary.malformed} malformed; by topic {summary.topics}"
+    )
+
+
+@app.command()
+def demo(
+    days: Annotated[float, typer.Option(help="Days of marketplace activity to simulate.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+) -> None:
+    """Start the stack if needed; simulate events, ingest them into the lake, read them back with Spark."""
     from sluice.demo import run_demo
-    from sluice.stack import up as start
+    from sluice.stack import up as start_stack
 
     settings = _settings()
     try:
-        _print_status(start(settings))
-        run_demo(settings, events, echo=typer.echo)
+        _print_status(start_stack(settings))
+        run_demo(settings, days, seed, echo=typer.echo)
     except StackError as error:
         raise _fail(error) from None
