@@ -85,8 +85,13 @@ class Contract:
 
     @cached_property
     def _decoders(self) -> dict[str, msgspec.json.Decoder[Any]]:
+        # msgspec only insists on the tag when choosing among several structs; a placeholder that no
+        # event names makes `event_type` required on topics that carry a single event type too.
+        placeholder = msgspec.defstruct("_no_event", [], tag_field="event_type", tag="\x00", kw_only=True)
         return {
-            topic: msgspec.json.Decoder(Union[tuple(self.structs[name] for name in self.events_on(topic))])  # noqa: UP007
+            topic: msgspec.json.Decoder(
+                Union[(*(self.structs[name] for name in self.events_on(topic)), placeholder)]
+            )
             for topic in self.topics
         }
 

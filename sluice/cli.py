@@ -146,7 +146,9 @@ def _print_ingest_status(settings: Settings, topics: list[str]) -> None:
 @app.command()
 def simulate(
     days: Annotated[float, typer.Option(help="Span of event time to backfill.")] = 1.0,
-    start: Annotated[str | None, typer.Option(help="First event time (ISO date); default 3 days ago.")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First event time (ISO; UTC unless it has an offset); default 3 days ago.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same records.")] = 7,
     rate: Annotated[
         float | None, typer.Option(help="Live mode: records per second (default: as fast as possible).")
@@ -176,7 +178,8 @@ def simulate(
         late_share=late_share,
     )
     if start:
-        config = dataclasses.replace(config, start=datetime.fromisoformat(start).replace(tzinfo=UTC))
+        first = datetime.fromisoformat(start)
+        config = dataclasses.replace(config, start=first if first.tzinfo else first.replace(tzinfo=UTC))
     summary = produce(settings, records(config), rate=rate)
     typer.echo(
         f"sent {summary.sent} records in {summary.seconds:.1f}s: {summary.valid} valid, "

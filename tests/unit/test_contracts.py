@@ -86,6 +86,14 @@ def test_valid_events_pass_and_each_fault_is_named() -> None:
     assert "reads contract v1" in (contract.violation({**viewed, "schema_version": 2}) or "")
 
 
+def test_event_type_is_required_on_a_topic_with_a_single_event_type() -> None:
+    contract = load_contract()
+    signed_up = {**ENVELOPE, "user_id": 1, "region_id": 2}
+    assert contract.events_on("marketplace.users") == ("user_signed_up",)
+    assert contract.violation({**signed_up, "event_type": "user_signed_up"}, "marketplace.users") is None
+    assert "missing required field `event_type`" in (contract.violation(signed_up, "marketplace.users") or "")
+
+
 def test_every_event_type_lives_on_one_topic_with_its_key() -> None:
     contract = load_contract()
     assert contract.topics == (
