@@ -86,12 +86,14 @@ class Contract:
     @cached_property
     def _decoders(self) -> dict[str, msgspec.json.Decoder[Any]]:
         # msgspec only insists on the tag when choosing among several structs; a placeholder that no
-        # event names makes `event_type` required on topics that carry a single event type too.
-        placeholder = msgspec.defstruct("_no_event", [], tag_field="event_type", tag="\x00", kw_only=True)
+        # event names makes `event_type` required on topics that carry a single event type too. Its one
+        # field admits no value, so nothing ever decodes as the placeholder itself.
+        unsatisfiable = Annotated[int, msgspec.Meta(ge=1, le=0)]
+        placeholder = msgspec.defstruct(
+            "_no_event", [("never", unsatisfiable)], tag_field="event_type", tag="\x00", kw_only=True
+        )
         return {
-            topic: msgspec.json.Decoder(
-                Union[(*(self.structs[name] for name in self.events_on(topic)), placeholder)]
-            )
+            topic: msgspec.json.Decoder(Union[(*(self.structs[name] for name in self.events_on(topic)), placeholder)])
             for topic in self.topics
         }
 

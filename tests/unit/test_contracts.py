@@ -92,6 +92,8 @@ def test_event_type_is_required_on_a_topic_with_a_single_event_type() -> None:
     assert contract.events_on("marketplace.users") == ("user_signed_up",)
     assert contract.violation({**signed_up, "event_type": "user_signed_up"}, "marketplace.users") is None
     assert "missing required field `event_type`" in (contract.violation(signed_up, "marketplace.users") or "")
+    for sneaky in ({"event_type": "\x00"}, {"event_type": "\x00", "never": 1}):
+        assert contract.violation({**signed_up, **sneaky}, "marketplace.users") is not None
 
 
 def test_every_event_type_lives_on_one_topic_with_its_key() -> None:
