@@ -68,6 +68,7 @@ class Completeness:
         self.latest: dict[tuple[str, int], datetime] = {}
         self.topics: dict[str, TopicState] = {}
         self.reopened: set[tuple[str, datetime]] = set()
+        self.unsaved: set[tuple[str, int]] = set()  # partitions whose progress is newer in memory than in the lake
 
     def _get(self, key: str) -> dict[str, Any] | None:
         try:
@@ -88,7 +89,7 @@ class Completeness:
         return self.topics[topic]
 
     def committed(self, topic: str, partition: int, hours: Iterable[datetime], latest_event: datetime) -> None:
-        """Record a committed batch: the hours it wrote to and the latest event time it held."""
+        """Note a committed batch: the hours it wrote to and the latest event time it held (saved by publish)."""
         state = self._state(topic)
         for hour in hours:
             state.first_hour = min(state.first_hour or hour, hour)
@@ -99,7 +100,15 @@ class Completeness:
             saved = self._get(progress_key(topic, partition))
             self.latest[key] = datetime.fromisoformat(saved["latest_event"]) if saved else latest_event
         self.latest[key] = max(self.latest[key], latest_event)
-        self._put(progress_key(topic, partition), {"latest_event": self.latest[key].isoformat()})
+        self.unsaved.add(key)
+
+    def publish(self) -> int:
+        """Save the progress noted since the last call, then write the markers it makes due; returns how many."""
+        touched = sorted({topic for topic, _ in self.unsaved} | {topic for topic, _ in self.reopened})
+        for topic, partition in sorted(self.unsaved):
+            self._put(progress_key(topic, partition), {"latest_event": self.latest[topic, partition].isoformat()})
+        self.unsaved.clear()
+        return sum(len(self.advance(topic)) for topic in touched)
 
     def advance(self, topic: str) -> list[datetime]:
         """Write the markers that are due for a topic; returns the hours (re)marked."""

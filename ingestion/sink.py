@@ -21,6 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ from kafka.structs import OffsetAndMetadata
 
 from ingestion.completeness import Completeness
 from ingestion.contract import Contract
-from ingestion.raw_zone import DeadLetter, RecordBatch, decode, split_by_hour, to_parquet
+from ingestion.raw_zone import DeadLetter, HourObject, RecordBatch, decode, split_by_hour, to_parquet
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
 
@@ -43,6 +44,7 @@ DeadLetterOf = tuple[TopicPartition, DeadLetter]
 # kafka-python waits on some transactional calls without a deadline; after a broker restart one can
 # hang, so each is bounded and a timeout reconnects (init_transactions then aborts what was left open).
 KAFKA_CALL_TIMEOUT_S = 30
+MARKER_INTERVAL_S = 10.0
 
 
 def _bounded(call: Callable[[], object], what: str) -> None:
@@ -158,6 +160,8 @@ class Sink:
         self.intents: dict[TopicPartition, int] = {}
         self.s3 = s3_client(settings, connect_timeout=2, retries=2)
         self.completeness = Completeness(settings, self.s3)
+        self.markers_published = time.monotonic()
+        self.uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload")
         self.status_file = settings.home / "ingest" / f"worker-{worker}.json"
         self._stop = stop or threading.Event()
         self._connect()
@@ -248,11 +252,13 @@ class Sink:
                     if b.replay_end is None or flush_due(b, self.settings, time.monotonic())
                 ]
             )
+            self._mark_complete([], force=True)
         except Stopped:
             log.warning("stopped while the object store was unreachable; uncommitted batches will replay")
         finally:
             self._report()
             self._close()
+            self.uploads.shutdown(wait=False, cancel_futures=True)
         return self.counters
 
     def _step(self) -> None:
@@ -299,26 +305,18 @@ class Sink:
         now = datetime.now(UTC)
         dead: list[DeadLetterOf] = []
         landed: list[tuple[TopicPartition, list[datetime], datetime]] = []
+        objects: list[tuple[int, HourObject]] = []
         for tp, buffer in due.items():
             table, letters = decode(buffer.batch, self.contract, now)
             hours = split_by_hour(table, tp.topic, tp.partition, buffer.first)
-            for obj in hours:
-                offsets = obj.table.column("kafka_offset")
-                self._put(
-                    obj.key,
-                    to_parquet(obj.table),
-                    {
-                        "rows": str(obj.table.num_rows),
-                        "partition": str(tp.partition),
-                        "first_offset": str(pc.min(offsets).as_py()),
-                        "last_offset": str(pc.max(offsets).as_py()),
-                    },
-                )
-                self.counters.objects += 1
+            objects += [(tp.partition, obj) for obj in hours]
             if hours:
                 landed.append((tp, [obj.hour for obj in hours], pc.max(table.column("event_time")).as_py()))
             self.counters.written += table.num_rows
             dead += [(tp, letter) for letter in letters]
+        # Encoding (zstd) and uploads release the GIL: run them side by side. All must land before the commit.
+        for _ in self.uploads.map(lambda job: self._upload(*job), objects):
+            self.counters.objects += 1
         self._commit(due, dead)
         for tp in due:
             del self.buffers[tp]
@@ -326,15 +324,17 @@ class Sink:
                 self._add(tp, carried)
         self.counters.flushes += 1
         self.counters.dead_lettered += len(dead)
-        self._mark_complete(landed)
+        self._mark_complete(landed, force=False)
 
-    def _mark_complete(self, landed: list[tuple[TopicPartition, list[datetime], datetime]]) -> None:
-        """Progress and markers trail the commit: if the store fails here, the next flush catches up."""
+    def _mark_complete(self, landed: list[tuple[TopicPartition, list[datetime], datetime]], force: bool) -> None:
+        """Progress and markers trail the commit, and go to the lake at most every MARKER_INTERVAL_S:
+        if the store fails here, a later flush catches up."""
         try:
             for tp, hours, latest in landed:
                 self.completeness.committed(tp.topic, tp.partition, hours, latest)
-            for topic in sorted({tp.topic for tp, _, _ in landed}):
-                self.counters.hours_marked += len(self.completeness.advance(topic))
+            if force or time.monotonic() - self.markers_published >= MARKER_INTERVAL_S:
+                self.counters.hours_marked += self.completeness.publish()
+                self.markers_published = time.monotonic()
         except (BotoCoreError, ClientError) as error:
             log.warning("could not update completeness markers (%s); will retry after the next flush", error)
 
@@ -360,6 +360,16 @@ class Sink:
         group = self.consumer.group_metadata()
         _bounded(lambda: self.producer.send_offsets_to_transaction(offsets, group), "sending offsets")
         _bounded(self.producer.commit_transaction, "committing the transaction")
+
+    def _upload(self, partition: int, obj: HourObject) -> None:
+        offsets = obj.table.column("kafka_offset")
+        metadata = {
+            "rows": str(obj.table.num_rows),
+            "partition": str(partition),
+            "first_offset": str(pc.min(offsets).as_py()),
+            "last_offset": str(pc.max(offsets).as_py()),
+        }
+        self._put(obj.key, to_parquet(obj.table), metadata)
 
     def _put(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
         """Write one object, retrying with backoff for as long as the object store is unreachable."""
