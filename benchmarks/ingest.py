@@ -28,7 +28,6 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.record.util import crc32c_c  # None when kafka-python checks CRCs in pure Python
-from kafka.structs import OffsetAndMetadata
 
 from ingestion.contract import Contract, load_contract
 from ingestion.simulator import SimulationConfig, produce, simulate
@@ -36,7 +35,7 @@ from ingestion.sink import Counters, Sink
 from sluice.objectstore import s3_client
 from sluice.settings import Settings, load_settings
 from sluice.spark import spark_session
-from sluice.topics import create_pipeline_topics
+from sluice.topics import commit_group_offsets, create_pipeline_topics
 
 RUN = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 REPO = Path(__file__).resolve().parent.parent
@@ -76,12 +75,7 @@ def contender(base: Settings, name: str, starts: Offsets) -> Settings:
     settings = base.model_copy(update={"lake_bucket": f"bench-{RUN}-{name}", "ingest_group": f"bench-{RUN}-{name}"})
     s3_client(settings).create_bucket(Bucket=settings.lake_bucket)
     CREATED.append(settings.lake_bucket)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=settings.ingest_group)
-    try:
-        consumer.assign(list(starts))
-        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in starts.items()})
-    finally:
-        consumer.close()
+    commit_group_offsets(settings, settings.ingest_group, starts)
     return settings
 
 

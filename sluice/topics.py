@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
 
 from sluice.settings import Settings
 
@@ -40,3 +41,13 @@ def create_pipeline_topics(settings: Settings, topics: Iterable[str]) -> list[st
     return ensure_topics(
         settings, [*topics, settings.deadletter_topic], settings.topic_partitions, settings.topic_retention_hours
     )
+
+
+def commit_group_offsets(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Set where a consumer group starts reading (the group must have no active members)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=group, enable_auto_commit=False)
+    try:
+        consumer.assign(list(offsets))
+        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
+    finally:
+        consumer.close()

@@ -10,6 +10,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
+from sluice.topics import commit_group_offsets
 
 
 def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
@@ -23,15 +24,7 @@ def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartition, i
 
 def commit_group_at_end(settings: Settings, topics: list[str]) -> None:
     """Make the sink's group start after everything other tests left on the shared topics."""
-    from kafka.structs import OffsetAndMetadata
-
-    ends = end_offsets(settings, topics)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=settings.ingest_group)
-    try:
-        consumer.assign(list(ends))
-        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in ends.items()})
-    finally:
-        consumer.close()
+    commit_group_offsets(settings, settings.ingest_group, end_offsets(settings, topics))
 
 
 def read_raw(settings: Settings) -> pa.Table:

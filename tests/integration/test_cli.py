@@ -1,3 +1,4 @@
+import os
 import re
 import subprocess
 import sys
@@ -23,9 +24,11 @@ def test_up_on_a_running_stack_changes_nothing(stack: Settings) -> None:
     assert pids[0] == pids[1]
 
 
-def test_demo_streams_simulated_events_through_kafka_into_the_raw_zone(stack: Settings) -> None:
+def test_demo_streams_simulated_events_through_kafka_into_the_raw_zone(lake: Settings) -> None:
+    # Its own bucket, and a consumer group that starts after what other tests left on the shared topics.
+    env = {**os.environ, "SLUICE_LAKE_BUCKET": lake.lake_bucket, "SLUICE_INGEST_GROUP": lake.ingest_group}
     result = subprocess.run(
-        [SLUICE, "demo", "--days", "0.2", "--seed", "11"], capture_output=True, text=True, check=False
+        [SLUICE, "demo", "--days", "0.2", "--seed", "11"], capture_output=True, text=True, check=False, env=env
     )
     assert result.returncode == 0, result.stderr[-3000:]
     sent = re.search(r"records to Kafka .* \((\d+) valid, (\d+) producer retries, (\d+) malformed\)", result.stdout)

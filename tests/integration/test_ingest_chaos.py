@@ -118,31 +118,15 @@ def sinks(sink_env: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
             process.wait()
 
 
-def _start_sink(env: dict[str, str], started: list[subprocess.Popen[bytes]], log: Path) -> subprocess.Popen[bytes]:
+def _start_sink_and_wait(
+    env: dict[str, str], started: list[subprocess.Popen[bytes]], log: Path, home: Path
+) -> subprocess.Popen[bytes]:
+    """Start a sink and return once it consumes: it reports its counters right after its first poll."""
+    status = home / "ingest" / "worker-0.json"
+    before = status.stat().st_mtime_ns if status.exists() else 0
     with open(log, "ab") as out:
         process = subprocess.Popen([SLUICE, "ingest", "--worker", "0"], env=env, stdout=out, stderr=out)
     started.append(process)
-    return process
-
-
-def _start_sink_and_wait(
-    env: dict[str, str], started: list[subprocess.Popen[bytes]], log: Path, home: Path
-) -> subprocess.Popen[bytes]:
-    """Start a sink and return once it consumes: it reports its counters right after its first poll."""
-    status = home / "ingest" / "worker-0.json"
-    before = status.stat().st_mtime_ns if status.exists() else 0
-    process = _start_sink(env, started, log)
-    assert wait_until(lambda: status.stat().st_mtime_ns != before, timeout=30, interval=0.05), log.read_text()[-2000:]
-    return process
-
-
-def _start_sink_and_wait(
-    env: dict[str, str], started: list[subprocess.Popen[bytes]], log: Path, home: Path
-) -> subprocess.Popen[bytes]:
-    """Start a sink and return once it consumes: it reports its counters right after its first poll."""
-    status = home / "ingest" / "worker-0.json"
-    before = status.stat().st_mtime_ns if status.exists() else 0
-    process = _start_sink(env, started, log)
     reported = wait_until(lambda: status.exists() and status.stat().st_mtime_ns != before, timeout=30, interval=0.05)
     assert reported, log.read_text()[-2000:]
     return process
