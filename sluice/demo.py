@@ -41,7 +41,7 @@ def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], N
         f"{counters.hours_marked} hours marked complete"
     )
     landed = _print_raw_zone(settings, echo)
-    read_back = _read_back_with_spark(settings, landed, echo)
+    read_back = _read_back_with_spark(settings, [topic for topic in landed if topic in topics], echo)
     echo("\nwhere to look:")
     echo(f"  raw zone   s3://{settings.lake_bucket}/raw/<topic>/dt=YYYY-MM-DD/hr=HH/ at {settings.s3_url}")
     echo('  clients    eval "$(sluice env)" sets up aws, psql and Kafka tools')
@@ -72,9 +72,9 @@ def _read_back_with_spark(settings: Settings, topics: list[str], echo: Callable[
 
     spark = spark_session(settings, "sluice-demo")
     # One table per topic: each is its own dt=/hr= partitioned folder.
-    frames = [
-        spark.read.parquet(f"{settings.lake_uri}/raw/{topic}") for topic in topics if topic in load_contract().topics
-    ]
+    if not topics:
+        raise StackError(f"spark found no events under {settings.lake_uri}/raw")
+    frames = [spark.read.parquet(f"{settings.lake_uri}/raw/{topic}") for topic in topics]
     raw = reduce(lambda left, right: left.unionByName(right), frames)
     rows = raw.groupBy("event_type").count().orderBy("event_type").collect()
     total = int(sum(row["count"] for row in rows))
