@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from sluice.marts.cli import app as marts_app
 from sluice.settings import Settings, load_settings
 from sluice.stack import ServiceStatus, StackError
 
 app = typer.Typer(help="Sluice: Kafka -> S3 lake -> Spark marts, on a local stack or Kubernetes.", no_args_is_help=True)
+app.add_typer(marts_app, name="marts")
 
 
 def _settings() -> Settings:

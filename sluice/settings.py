@@ -62,18 +62,22 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr | None = None
     lake_bucket: str = "lake"
 
-    # PostgreSQL: metadata database of Airflow (and later the Hive metastore).
+    # PostgreSQL: metadata database of Airflow and of the Hive metastore.
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 5433
     postgres_user: str = "sluice"
     postgres_password: SecretStr | None = None
     postgres_database: str = "sluice"
     postgres_databases: tuple[str, ...] = ("sluice", "airflow", "metastore")
+    metastore_database: str = "metastore"
 
     # Spark: local[*] in-process locally; submitted to Kubernetes in k8s.
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = 8
+
+    # Marts: the catalog schema their tables are registered in; the models' SQL lives in marts/.
+    marts_schema: str = "sluice"
 
     @model_validator(mode="after")
     def _fill_profile_defaults(self) -> Settings:

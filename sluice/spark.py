@@ -41,6 +41,30 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+def metastore_conf(settings: Settings) -> dict[str, str]:
+    """A Hive metastore in PostgreSQL, so jobs, tests and the Thrift Server share one catalog at once.
+
+    (Spark's default, an embedded Derby database, admits one process at a time.) DataNucleus creates the
+    metastore's tables on first use.
+    """
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": f"{settings.lake_uri}/warehouse",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:postgresql://{settings.postgres_host}:{settings.postgres_port}/{settings.metastore_database}"
+        ),
+        "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
+        "spark.hadoop.javax.jdo.option.ConnectionUserName": settings.postgres_user,
+        "spark.hadoop.javax.jdo.option.ConnectionPassword": settings.secret("postgres_password"),
+        # Tables and columns, but no foreign keys: DataNucleus adds a key lazily while another of its
+        # connections holds a row lock on the referenced table, and both wait forever.
+        "spark.hadoop.datanucleus.schema.autoCreateTables": "true",
+        "spark.hadoop.datanucleus.schema.autoCreateColumns": "true",
+        "spark.hadoop.datanucleus.schema.autoCreateConstraints": "false",
+        "spark.hadoop.hive.metastore.schema.verification": "false",
+    }
+
+
 def spark_session(settings: Settings, app_name: str = "sluice") -> SparkSession:
     """The process's Spark session (getOrCreate), wired to the lake."""
     from pyspark.sql import SparkSession
@@ -56,9 +80,12 @@ def spark_session(settings: Settings, app_name: str = "sluice") -> SparkSession:
         .config("spark.driver.memory", settings.spark_driver_memory)
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")  # an overwrite replaces only its partitions
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
     )
-    for key, value in s3a_conf(settings).items():
+    jdbc_driver = [str(jar) for jar in extra_jars() if jar.name.startswith("postgresql-")]
+    builder = builder.config("spark.driver.extraClassPath", ":".join(jdbc_driver))  # seen by the metastore client
+    for key, value in (s3a_conf(settings) | metastore_conf(settings)).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -1,0 +1,232 @@
+"""The models in marts/: loaded, checked and ordered before any Spark job starts.
+
+Dependencies come from the tables each model's SQL reads (parsed with sqlglot) plus the tables its relationships
+tests look up; nothing else lists them. Every problem a build would otherwise hit late is an error here, naming
+the file and the fix: YAML that does not match the format, unparsable SQL, an unknown table, a cycle, output
+columns that differ from the YAML, tests or unit tests naming columns or tables that do not exist.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+import pydantic
+import sqlglot
+import yaml
+from sqlglot import exp
+
+from ingestion.raw_zone import RAW_SCHEMA
+from sluice.marts.spec import ModelSpec, Source, SourcesSpec
+from sluice.settings import REPO_ROOT
+
+MODELS_ROOT = REPO_ROOT / "marts"
+LAYERS = ("staging", "core", "marts")
+DIALECT = "spark"
+PARTITION_PLACEHOLDER = "ds"
+SOURCE_COLUMNS = (*RAW_SCHEMA.names, "dt", "hr")
+
+
+class ProjectError(ValueError):
+    """The models cannot be built as written; the message names the file and what to change."""
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    layer: str
+    sql_path: Path
+    spec: ModelSpec
+    tree: exp.Query = field(repr=False)
+    reads: frozenset[str]  # tables the SQL reads, itself excluded
+    reads_own_past: bool  # the SQL reads its own earlier partitions: dates must be built in order
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.spec.columns)
+
+    @cached_property
+    def relationship_targets(self) -> frozenset[str]:
+        return frozenset(t.relationships.to for c in self.spec.columns for t in c.tests if t.relationships)
+
+    @property
+    def upstream(self) -> frozenset[str]:
+        return self.reads | (self.relationship_targets - {self.name})
+
+    def render(self, ds: date, dialect: str = DIALECT) -> str:
+        """The SQL for one partition, with `:ds` replaced by the date."""
+        literal = exp.cast(exp.Literal.string(ds.isoformat()), exp.DataType.Type.DATE)
+        return exp.replace_placeholders(self.tree.copy(), **{PARTITION_PLACEHOLDER: literal}).sql(dialect)
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    sources: dict[str, Source]
+    models: dict[str, Model]  # in dependency order
+
+    def model(self, name: str) -> Model:
+        if name not in self.models:
+            raise ProjectError(f"no model named {name!r} in {self.root}; `sluice marts list` shows them")
+        return self.models[name]
+
+    def columns_of(self, table: str) -> tuple[str, ...]:
+        return SOURCE_COLUMNS if table in self.sources else self.models[table].columns
+
+    def downstream(self, name: str) -> frozenset[str]:
+        return frozenset(m.name for m in self.models.values() if name in m.upstream)
+
+    def select(self, names: Iterable[str], *, upstream: bool = False, downstream: bool = False) -> list[str]:
+        """The named models, with all their upstream and/or downstream models, in dependency order."""
+        chosen = {self.model(name).name for name in names}
+        frontier = set(chosen)
+        while frontier:
+            name = frontier.pop()
+            near = (self.models[name].upstream & self.models.keys() if upstream else set()) | (
+                self.downstream(name) if downstream else set()
+            )
+            frontier |= near - chosen
+            chosen |= near
+        return [name for name in self.models if name in chosen]
+
+
+def load_project(root: Path = MODELS_ROOT) -> Project:
+    sources = _load_sources(root / "sources.yml")
+    models = {model.name: model for model in _load_models(root)}
+    if clash := sources.keys() & models.keys():
+        raise ProjectError(f"{sorted(clash)} are both sources and models; rename the models")
+    known = sources.keys() | models.keys()
+    for model in models.values():
+        _check_references(model, known, root)
+    project = Project(root, sources, {name: models[name] for name in _dependency_order(models, root)})
+    for model in project.models.values():
+        _check_tests(model, project)
+    return project
+
+
+def _load_sources(path: Path) -> dict[str, Source]:
+    try:
+        return SourcesSpec.model_validate(yaml.safe_load(path.read_text())).sources
+    except FileNotFoundError:
+        raise ProjectError(f"{path} is missing: it names the raw topics models read") from None
+    except (yaml.YAMLError, pydantic.ValidationError) as err:
+        raise ProjectError(f"{path}: {err}") from None
+
+
+def _load_models(root: Path) -> Iterator[Model]:
+    seen: dict[str, Path] = {}
+    for layer in LAYERS:
+        for sql_path in sorted((root / layer).glob("*.sql")):
+            if (other := seen.get(sql_path.stem)) is not None:
+                raise ProjectError(f"{sql_path} and {other} define the same model name {sql_path.stem!r}")
+            seen[sql_path.stem] = sql_path
+            yield _load_model(sql_path, layer)
+    if not seen:
+        raise ProjectError(f"no models under {root}/{{{','.join(LAYERS)}}}/*.sql")
+
+
+def _load_model(sql_path: Path, layer: str) -> Model:
+    yaml_path = sql_path.with_suffix(".yml")
+    try:
+        spec = ModelSpec.model_validate(yaml.safe_load(yaml_path.read_text()))
+    except FileNotFoundError:
+        raise ProjectError(f"{sql_path} has no {yaml_path.name} beside it (description, columns, tests)") from None
+    except (yaml.YAMLError, pydantic.ValidationError) as err:
+        raise ProjectError(f"{yaml_path}: {err}") from None
+    tree = _parse(sql_path)
+    name = sql_path.stem
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    tables = {table.name for table in tree.find_all(exp.Table)} - ctes
+    _check_columns(sql_path, tree, spec)
+    return Model(name, layer, sql_path, spec, tree, frozenset(tables - {name}), name in tables)
+
+
+def _parse(sql_path: Path) -> exp.Query:
+    try:
+        statements = [s for s in sqlglot.parse(sql_path.read_text(), read=DIALECT) if s is not None]
+    except sqlglot.errors.ParseError as err:
+        raise ProjectError(f"{sql_path}: cannot parse as Spark SQL: {err}") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ProjectError(f"{sql_path}: a model is exactly one select statement")
+    tree = statements[0]
+    placeholders = {p.name for p in tree.find_all(exp.Placeholder)}
+    if placeholders != {PARTITION_PLACEHOLDER}:
+        raise ProjectError(
+            f"{sql_path}: uses placeholders {sorted(placeholders)}; a model reads its partition date as "
+            f":{PARTITION_PLACEHOLDER} and nothing else"
+        )
+    return tree
+
+
+def _check_columns(sql_path: Path, tree: exp.Query, spec: ModelSpec) -> None:
+    if tree.is_star:
+        raise ProjectError(f"{sql_path}: list the output columns instead of `*`, as in the YAML")
+    selected = tuple(tree.named_selects)
+    declared = tuple(c.name for c in spec.columns)
+    if selected != declared:
+        raise ProjectError(
+            f"{sql_path}: selects {list(selected)} but {sql_path.with_suffix('.yml').name} declares "
+            f"{list(declared)}; make them the same names in the same order"
+        )
+
+
+def _check_references(model: Model, known: set[str], root: Path) -> None:
+    if unknown := model.reads - known:
+        raise ProjectError(
+            f"{model.sql_path} reads {sorted(unknown)}, which are neither models under {root} nor sources in "
+            "sources.yml; fix the name or add the model"
+        )
+    if unknown := model.relationship_targets - known:
+        raise ProjectError(f"{model.sql_path.with_suffix('.yml')}: relationships to unknown tables {sorted(unknown)}")
+
+
+def _dependency_order(models: dict[str, Model], root: Path) -> list[str]:
+    graph = {name: sorted(model.upstream & models.keys()) for name, model in models.items()}
+    sorter = graphlib.TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as err:
+        cycle = " -> ".join(err.args[1])  # in the direction data flows
+        raise ProjectError(f"models under {root} form a cycle: {cycle}; a model may read only its own past") from None
+    order: list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())  # sorted, so the order is the same on every machine
+        order.extend(ready)
+        sorter.done(*ready)
+    return order
+
+
+def _check_tests(model: Model, project: Project) -> None:
+    yaml_path = model.sql_path.with_suffix(".yml")
+    columns = set(model.columns)
+    for test in model.spec.tests:
+        named = (
+            test.unique_combination.columns if test.unique_combination
+            else (test.freshness.column,) if test.freshness else ()
+        )  # fmt: skip
+        if missing := [c for c in named if c not in columns]:
+            raise ProjectError(f"{yaml_path}: test {test.kind} names columns {missing} that the model does not have")
+    for column in model.spec.columns:
+        for rel in (t.relationships for t in column.tests if t.relationships):
+            if rel.field not in project.columns_of(rel.to):
+                raise ProjectError(f"{yaml_path}: column {column.name} relates to {rel.to}.{rel.field}, which does "
+                                   f"not exist; {rel.to} has {list(project.columns_of(rel.to))}")  # fmt: skip
+    for unit in model.spec.unit_tests:
+        given = set(unit.given) - {model.name}
+        if extra := given - model.upstream:
+            raise ProjectError(f"{yaml_path}: unit test {unit.name!r} gives {sorted(extra)}, which the model does "
+                               f"not read (it reads {sorted(model.upstream)})")  # fmt: skip
+        for table, rows in unit.given.items():
+            _check_row_keys(yaml_path, unit.name, table, rows, project.columns_of(table))
+        _check_row_keys(yaml_path, unit.name, "expect", unit.expect, model.columns)
+
+
+def _check_row_keys(
+    yaml_path: Path, test: str, table: str, rows: Iterable[dict[str, object]], columns: Iterable[str]
+) -> None:
+    if unknown := {key for row in rows for key in row} - set(columns):
+        raise ProjectError(f"{yaml_path}: unit test {test!r} names columns {sorted(unknown)} that {table} lacks")
