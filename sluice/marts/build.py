@@ -1,0 +1,171 @@
+"""Build one model for one date on Spark: stage, gate, then publish the partition, or quarantine it.
+
+A partition reaches its table only after its quality gate passed, and then by dynamic partition overwrite, so a
+rebuild replaces exactly that date and nothing else. A failing gate leaves the published partition as it was,
+stores the rows that broke a test under `quarantine/`, and raises GateFailed naming each failed test.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sluice.marts import quality
+from sluice.marts.project import Model, Project
+from sluice.objectstore import S3Client, s3_client
+from sluice.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+RAW_TYPES = (
+    "event_id string, event_type string, event_time timestamp, value string, kafka_key binary, kafka_partition int, "
+    "kafka_offset bigint, kafka_timestamp timestamp, ingested_at timestamp, dt date, hr int"
+)
+STAGING_PREFIX = "_staging"
+QUARANTINE_PREFIX = "quarantine"
+
+
+class GateFailed(RuntimeError):
+    """A built partition broke its quality gate; the published data is unchanged."""
+
+    def __init__(self, gate: quality.GateResult, quarantine_uri: str) -> None:
+        super().__init__(f"{gate.summary()}. Not published; failing rows are in {quarantine_uri}")
+        self.gate = gate
+        self.quarantine_uri = quarantine_uri
+
+
+class IncompleteInput(RuntimeError):
+    """The raw zone does not yet hold every hour of the date."""
+
+
+@dataclass(frozen=True)
+class Built:
+    model: str
+    ds: date
+    rows: int
+    checks: int
+    seconds: float
+    report_uri: str
+
+
+class Builder:
+    """Builds models into the catalog schema `settings.marts_schema`, on one Spark session."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, project: Project) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.project = project
+        self.schema = settings.marts_schema
+        self._s3: S3Client | None = None
+
+    @property
+    def s3(self) -> S3Client:
+        if self._s3 is None:
+            self._s3 = s3_client(self.settings)
+        return self._s3
+
+    def table(self, name: str) -> str:
+        return f"{self.schema}.{name}"
+
+    def location(self, model: Model) -> str:
+        return f"{self.settings.lake_uri}/{model.layer}/{model.name}"
+
+    def ensure_tables(self, names: list[str]) -> None:
+        """Create the schema and the models' tables where missing, so a first build reads empty upstreams."""
+        self.spark.sql(f"create database if not exists {self.schema} location '{self.settings.lake_uri}/catalog'")
+        for name in names:
+            model = self.project.model(name)
+            columns = ", ".join(f"`{c.name}` {c.type} comment '{_quote(c.description)}'" for c in model.spec.columns)
+            self.spark.sql(
+                f"create table if not exists {self.table(name)} ({columns}) using parquet partitioned by (dt) "
+                f"comment '{_quote(model.spec.description.strip())}' location '{self.location(model)}'"
+            )
+
+    def build(self, name: str, ds: date, *, require_complete: bool = True) -> Built:
+        started = time.monotonic()
+        model = self.project.model(name)
+        self.ensure_tables([model.name, *sorted(model.upstream & self.project.models.keys())])
+        for source in sorted(model.upstream & self.project.sources.keys()):
+            self._raw_view(source, ds, require_complete).createOrReplaceTempView(source)
+        self.spark.catalog.setCurrentDatabase(self.schema)
+        run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        staged_uri = f"{self.settings.lake_uri}/{STAGING_PREFIX}/{name}/dt={ds}/{run_id}"
+        try:
+            staged = self._stage(model, ds, staged_uri)
+            gate = quality.validate(self.spark, staged, name, model.spec, ds)
+            report = quality.write_report(gate, self.settings, run_id)
+            if not gate.success:
+                raise GateFailed(gate, self._quarantine(gate, name, ds, run_id))
+            staged.write.insertInto(self.table(name), overwrite=True)  # dynamic: this dt partition only
+            rows = staged.count()
+        finally:
+            self._delete(staged_uri)
+        return Built(name, ds, rows, len(gate.checks), time.monotonic() - started, report.result_uri)
+
+    def build_many(self, names: list[str], ds: date, *, require_complete: bool = True) -> Iterator[Built]:
+        for name in names:
+            yield self.build(name, ds, require_complete=require_complete)
+
+    def _stage(self, model: Model, ds: date, staged_uri: str) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        result = self.spark.sql(model.render(ds))
+        typed = result.select([F.col(c.name).cast(c.type).alias(c.name) for c in model.spec.columns])
+        typed.write.mode("overwrite").parquet(staged_uri)
+        staged = self.spark.read.parquet(staged_uri).select(*model.columns)
+        if stray := staged.filter(F.col("dt").isNull() | (F.col("dt") != F.lit(ds))).limit(1).collect():
+            raise ValueError(f"{model.sql_path} returned a row with dt={stray[0]['dt']} while building dt={ds}; "
+                             "every row must have dt = :ds")  # fmt: skip
+        return staged
+
+    def _raw_view(self, source: str, ds: date, require_complete: bool) -> DataFrame:
+        topic = self.project.sources[source].topic
+        base = f"raw/{topic}"
+        hours = self._complete_hours(f"{base}/dt={ds}/")
+        if require_complete and len(hours) < 24:
+            missing = sorted(set(range(24)) - hours)
+            raise IncompleteInput(
+                f"{source} ({topic}) has no completeness marker yet for dt={ds} hours {missing}; wait for the "
+                "ingestion sink to pass them, or build with --allow-incomplete for a preview"
+            )
+        reader = self.spark.read.schema(RAW_TYPES).option("basePath", f"{self.settings.lake_uri}/{base}")
+        if not self._exists(f"{base}/dt={ds}/"):
+            return self.spark.createDataFrame([], RAW_TYPES)
+        return reader.parquet(f"{self.settings.lake_uri}/{base}/dt={ds}")
+
+    def _complete_hours(self, prefix: str) -> set[int]:
+        keys = self._keys(prefix)
+        return {int(key.split("/hr=")[1][:2]) for key in keys if key.endswith("/_COMPLETE.json")}
+
+    def _quarantine(self, gate: quality.GateResult, name: str, ds: date, run_id: str) -> str:
+        uri = f"{self.settings.lake_uri}/{QUARANTINE_PREFIX}/{name}/dt={ds}/{run_id}"
+        if gate.failing_rows is not None:
+            gate.failing_rows.write.mode("overwrite").parquet(uri)
+        return uri
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.settings.lake_bucket, Prefix=prefix):
+            yield from (item["Key"] for item in page.get("Contents", []))
+
+    def _exists(self, prefix: str) -> bool:
+        return bool(self.s3.list_objects_v2(Bucket=self.settings.lake_bucket, Prefix=prefix, MaxKeys=1).get("KeyCount"))
+
+    def _delete(self, uri: str) -> None:
+        prefix = uri.removeprefix(f"{self.settings.lake_uri}/")
+        keys = list(self._keys(prefix))
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            self.s3.delete_objects(Bucket=self.settings.lake_bucket, Delete={"Objects": batch})
+
+
+def dates(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _quote(text: str) -> str:
+    return " ".join(text.split()).replace("\\", "\\\\").replace("'", "\\'")
