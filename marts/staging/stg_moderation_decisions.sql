@@ -1,0 +1,38 @@
+-- stg_moderation_decisions: the day's moderation_decided events from raw_moderation, typed, one row per event_id.
+-- Producer retries re-send an event with the same event_id; the copy read first (lowest Kafka partition, then
+-- offset) is kept. A field that is missing or not of its type comes out null.
+with
+
+raw_events as (
+    select
+        src.event_id,
+        src.event_time,
+        src.value,
+        src.dt,
+        row_number() over (
+            partition by src.event_id
+            order by src.kafka_partition, src.kafka_offset
+        ) as copy_number
+    from raw_moderation as src
+    where src.dt = :ds
+        and src.event_type = 'moderation_decided'
+),
+
+deduplicated as (
+    select
+        e.event_id,
+        e.event_time,
+        e.value,
+        e.dt
+    from raw_events as e
+    where e.copy_number = 1
+)
+
+select
+    d.event_id,
+    d.event_time,
+    try_cast(get_json_object(d.value, '$.listing_id') as bigint) as listing_id,
+    get_json_object(d.value, '$.label') as label,
+    try_cast(get_json_object(d.value, '$.moderator_id') as bigint) as moderator_id,
+    d.dt
+from deduplicated as d
