@@ -208,6 +208,9 @@ class ObjectStore(Service):
                 "-webdav=false",
                 "-admin.ui=false",
                 "-master.volumeSizeLimitMB=1024",
+                # Each bucket is a collection that grows several volumes at once; the default cap (free disk / volume
+                # size) runs out after a few dozen buckets, and tests make one each. Volumes are sparse files.
+                "-volume.max=2000",
                 *(f"{flag}={port}" for flag, port in self._component_ports().items()),
             ]
         )
