@@ -1,10 +1,17 @@
 """Completeness markers: when the raw zone holds everything for an hour, say so, with a manifest.
 
-Each sink worker records, per partition it owns, the latest event time it has committed
-(`_state/ingest/<topic>/p<N>.json`). A topic's watermark is the earliest of those, less the allowed
-lateness; every hour wholly before it gets `raw/<topic>/dt=.../hr=.../_COMPLETE.json` listing the
-hour's objects, their row counts and offset ranges. Downstream jobs wait for that file. A late event
-that still lands in a completed hour rewrites the hour's marker, with a higher version.
+Each sink worker records, per partition it owns, the latest event time it has committed and whether the
+partition is idle (`_state/ingest/<topic>/p<N>.json`: `{"latest_event": ..., "idle": false}`). A partition
+is idle once the sink has read it to its end, holds nothing of it unflushed, and has stayed so for
+`ingest_idle_seconds`; records arriving again make it active. A topic's watermark (`topic_watermark`) is
+the earliest latest event of its active partitions, less the allowed lateness: idle partitions do not hold
+it back. When every partition is idle the topic is caught up and the watermark is its newest event, less
+the lateness. Partitions that never received a record have no progress document and do not count.
+
+Every hour wholly before the watermark gets `raw/<topic>/dt=.../hr=.../_COMPLETE.json` listing the hour's
+objects, their row counts and offset ranges. Downstream jobs wait for that file. A late event that still
+lands in a completed hour (also one from a partition that was idle) rewrites the hour's marker, with a
+higher version.
 """
 
 from __future__ import annotations
@@ -32,18 +39,46 @@ def progress_key(topic: str, partition: int) -> str:
     return f"_state/ingest/{topic}/p{partition:04d}.json"
 
 
+def state_key(topic: str) -> str:
+    return f"_state/ingest/{topic}/markers.json"
+
+
 def floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def hours_to_mark(
-    latest_by_partition: Iterable[datetime], lateness: timedelta, marked_until: datetime | None, first_hour: datetime
-) -> list[datetime]:
+@dataclass
+class Progress:
+    """One partition's progress document: the latest event time committed and whether it is idle."""
+
+    latest_event: datetime
+    idle: bool = False
+
+    @classmethod
+    def parse(cls, document: dict[str, Any]) -> Progress:
+        return cls(datetime.fromisoformat(document["latest_event"]), bool(document.get("idle", False)))
+
+    def document(self) -> dict[str, Any]:
+        return {"latest_event": self.latest_event.isoformat(), "idle": self.idle}
+
+
+def topic_watermark(partitions: Iterable[Progress], lateness: timedelta) -> datetime | None:
+    """The earliest latest event of the active partitions less the lateness; when all are idle, the newest.
+
+    None while no partition has progress: nothing is known to be complete.
+    """
+    progress = list(partitions)
+    if not progress:
+        return None
+    active = [p.latest_event for p in progress if not p.idle]
+    # An idle partition has nothing more to say; if none is active the topic is caught up to its newest event.
+    return (min(active) if active else max(p.latest_event for p in progress)) - lateness
+
+
+def hours_to_mark(watermark: datetime | None, marked_until: datetime | None, first_hour: datetime) -> list[datetime]:
     """Hours that became complete: all of them end before the watermark and none is marked yet."""
-    latest = list(latest_by_partition)
-    if not latest:
+    if watermark is None:
         return []
-    watermark = min(latest) - lateness
     hour = marked_until + HOUR if marked_until else first_hour
     hours = []
     while hour + HOUR <= watermark:
@@ -56,6 +91,7 @@ def hours_to_mark(
 class TopicState:
     first_hour: datetime | None = None
     marked_until: datetime | None = None  # the last hour with a marker
+    saved_first_hour: datetime | None = None  # first_hour as markers.json has it
 
 
 class Completeness:
@@ -65,10 +101,11 @@ class Completeness:
         self.settings, self.s3 = settings, s3
         self.bucket = settings.lake_bucket
         self.lateness = timedelta(minutes=settings.ingest_allowed_lateness_minutes)
-        self.latest: dict[tuple[str, int], datetime] = {}
+        self.progress: dict[tuple[str, int], Progress | None] = {}  # None: the partition never had a record
         self.topics: dict[str, TopicState] = {}
         self.reopened: set[tuple[str, datetime]] = set()
         self.unsaved: set[tuple[str, int]] = set()  # partitions whose progress is newer in memory than in the lake
+        self.pending: set[str] = set()  # topics whose markers may be due; kept until their markers are written
 
     def _get(self, key: str) -> dict[str, Any] | None:
         try:
@@ -82,33 +119,81 @@ class Completeness:
 
     def _state(self, topic: str) -> TopicState:
         if topic not in self.topics:
-            saved = self._get(f"_state/ingest/{topic}/markers.json") or {}
-            self.topics[topic] = TopicState(
-                *(datetime.fromisoformat(saved[k]) if saved.get(k) else None for k in ("first_hour", "marked_until"))
+            saved = self._get(state_key(topic)) or {}
+            first, marked = (
+                datetime.fromisoformat(saved[k]) if saved.get(k) else None for k in ("first_hour", "marked_until")
             )
+            self.topics[topic] = TopicState(first, marked, saved_first_hour=first)
         return self.topics[topic]
+
+    def _save_state(self, topic: str) -> None:
+        state = self.topics[topic]
+        assert state.first_hour is not None
+        marked = state.marked_until.isoformat() if state.marked_until else None
+        self._put(state_key(topic), {"first_hour": state.first_hour.isoformat(), "marked_until": marked})
+        state.saved_first_hour = state.first_hour
+
+    def _progress(self, topic: str, partition: int) -> Progress | None:
+        key = (topic, partition)
+        if key not in self.progress:
+            saved = self._get(progress_key(topic, partition))
+            self.progress[key] = Progress.parse(saved) if saved else None
+        return self.progress[key]
+
+    def forget(self, topic: str, partition: int) -> None:
+        """A partition was (re)assigned: another worker may have written its progress meanwhile, so reread it."""
+        if (topic, partition) not in self.unsaved:
+            self.progress.pop((topic, partition), None)
 
     def committed(self, topic: str, partition: int, hours: Iterable[datetime], latest_event: datetime) -> None:
         """Note a committed batch: the hours it wrote to and the latest event time it held (saved by publish)."""
         state = self._state(topic)
         for hour in hours:
-            state.first_hour = min(state.first_hour or hour, hour)
+            # Marking starts at midnight of the first day with data, so that every day downstream jobs read has
+            # all 24 markers, including the empty hours before a quiet topic's first event.
+            day = hour.replace(hour=0)
+            state.first_hour = min(state.first_hour or day, day)
             if state.marked_until and hour <= state.marked_until:
                 self.reopened.add((topic, hour))
-        key = (topic, partition)
-        if key not in self.latest:
-            saved = self._get(progress_key(topic, partition))
-            self.latest[key] = datetime.fromisoformat(saved["latest_event"]) if saved else latest_event
-        self.latest[key] = max(self.latest[key], latest_event)
-        self.unsaved.add(key)
+        known = self._progress(topic, partition)
+        latest = max(known.latest_event, latest_event) if known else latest_event
+        self.progress[topic, partition] = Progress(latest, idle=False)
+        self.unsaved.add((topic, partition))
+        self.pending.add(topic)
+
+    def arrived(self, topic: str, partition: int) -> None:
+        """Records arrived for a partition: if it was idle, it holds its topic's watermark back again."""
+        known = self._progress(topic, partition)
+        if known and known.idle:
+            known.idle = False
+            self.unsaved.add((topic, partition))
+
+    def idle(self, topic: str, partition: int) -> None:
+        """The sink has read a partition to its end and holds nothing of it: it stops holding the watermark back."""
+        known = self._progress(topic, partition)
+        if known is None:
+            return  # never had a record: it does not count anyway
+        if not known.idle:
+            known.idle = True
+            self.unsaved.add((topic, partition))
+        self.pending.add(topic)  # also when already idle: a restarted worker checks what is due once
 
     def publish(self) -> int:
         """Save the progress noted since the last call, then write the markers it makes due; returns how many."""
-        touched = sorted({topic for topic, _ in self.unsaved} | {topic for topic, _ in self.reopened})
-        for topic, partition in sorted(self.unsaved):
-            self._put(progress_key(topic, partition), {"latest_event": self.latest[topic, partition].isoformat()})
+        for topic in sorted({topic for topic, _ in self.unsaved}):
+            state = self._state(topic)
+            if state.first_hour is not None and state.first_hour != state.saved_first_hour:
+                self._save_state(topic)  # before the progress: a restarted worker must know where marking starts
+        for key in sorted(self.unsaved):
+            if (progress := self.progress.get(key)) is not None:
+                self._put(progress_key(*key), progress.document())
         self.unsaved.clear()
-        return sum(len(self.advance(topic)) for topic in touched)
+        self.pending |= {topic for topic, _ in self.reopened}
+        marked = 0
+        for topic in sorted(self.pending):
+            marked += len(self.advance(topic))
+            self.pending.discard(topic)  # only now: a failed advance is retried by the next publish
+        return marked
 
     def advance(self, topic: str) -> list[datetime]:
         """Write the markers that are due for a topic; returns the hours (re)marked."""
@@ -116,19 +201,16 @@ class Completeness:
         if state.first_hour is None:
             return []
         partitions = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=f"_state/ingest/{topic}/p")
-        progress = [self._get(item["Key"]) for item in partitions.get("Contents", [])]
-        latest = [datetime.fromisoformat(doc["latest_event"]) for doc in progress if doc]
-        due = hours_to_mark(latest, self.lateness, state.marked_until, state.first_hour)
+        documents = [self._get(item["Key"]) for item in partitions.get("Contents", [])]
+        watermark = topic_watermark((Progress.parse(doc) for doc in documents if doc), self.lateness)
+        due = hours_to_mark(watermark, state.marked_until, state.first_hour)
         due += sorted(hour for t, hour in self.reopened if t == topic)
-        self.reopened = {(t, h) for t, h in self.reopened if t != topic}
         for hour in due:
-            self._write_marker(topic, hour, watermark=min(latest) - self.lateness)
+            self._write_marker(topic, hour, watermark)
+        self.reopened = {(t, h) for t, h in self.reopened if t != topic}
         if due:
             state.marked_until = max(state.marked_until or due[-1], due[-1])
-            self._put(
-                f"_state/ingest/{topic}/markers.json",
-                {"first_hour": state.first_hour.isoformat(), "marked_until": state.marked_until.isoformat()},
-            )
+            self._save_state(topic)
         return due
 
     def _object_facts(self, key: str) -> dict[str, int]:
@@ -139,7 +221,7 @@ class Completeness:
         body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return {"rows": pq.ParquetFile(io.BytesIO(body)).metadata.num_rows}
 
-    def _write_marker(self, topic: str, hour: datetime, watermark: datetime) -> None:
+    def _write_marker(self, topic: str, hour: datetime, watermark: datetime | None) -> None:
         prefix = marker_key(topic, hour).rsplit("/", 1)[0] + "/"
         listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])
         objects = []
@@ -154,7 +236,7 @@ class Completeness:
                 "hour": hour.isoformat(),
                 "version": (previous["version"] + 1) if previous else 1,
                 "marked_at": datetime.now(UTC).isoformat(),
-                "watermark": watermark.isoformat(),
+                "watermark": watermark.isoformat() if watermark else None,
                 "rows": sum(o["rows"] for o in objects),
                 "objects": objects,
             },

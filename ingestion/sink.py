@@ -11,6 +11,10 @@ How a batch of one partition, offsets [first, last], becomes durable:
 
 Offsets are never committed before the objects covering them exist, and the consumer-group
 generation fences a zombie owner's transaction after a rebalance.
+
+Completeness markers trail the commits (ingestion/completeness.py). A partition the sink has read to its
+high watermark, with nothing of it buffered, for `ingest_idle_seconds` is reported idle, so that a quiet
+partition does not hold its topic's markers back; its next records make it active again.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ DeadLetterOf = tuple[TopicPartition, DeadLetter]
 # hang, so each is bounded and a timeout reconnects (init_transactions then aborts what was left open).
 KAFKA_CALL_TIMEOUT_S = 30
 MARKER_INTERVAL_S = 10.0
+IDLE_CHECK_INTERVAL_S = 1.0
+END_OFFSETS_TIMEOUT_MS = 5_000
 
 
 def _bounded(call: Callable[[], object], what: str) -> None:
@@ -80,6 +86,7 @@ class Counters:
     s3_retries: int = 0
     hours_marked: int = 0
     restarts: int = 0
+    idle_partitions: int = 0  # now, not a total: assigned partitions read to their end for ingest_idle_seconds
 
 
 @dataclass
@@ -158,6 +165,10 @@ class Sink:
         self.buffers: dict[TopicPartition, PartitionBuffer] = {}
         self.carry: dict[TopicPartition, list[Any]] = {}  # records read past a replayed batch's end
         self.intents: dict[TopicPartition, int] = {}
+        self.caught_up_since: dict[TopicPartition, float] = {}  # read to the high watermark, nothing buffered
+        self.idle: set[TopicPartition] = set()  # reported idle to completeness
+        self.reading: set[TopicPartition] = set()  # had records since assignment or since reported idle
+        self.idle_checked = 0.0
         self.s3 = s3_client(settings, connect_timeout=2, retries=2)
         self.completeness = Completeness(settings, self.s3)
         self.markers_published = time.monotonic()
@@ -214,10 +225,13 @@ class Sink:
             self.buffers.pop(tp, None)
             self.carry.pop(tp, None)
             self.intents.pop(tp, None)
+            self._forget_idleness(tp)
         assigned = []
         while not self.rebalance.assigned.empty():
             assigned.append(self.rebalance.assigned.get())
         for tp in assigned:
+            self._forget_idleness(tp)
+            self.completeness.forget(tp.topic, tp.partition)
             committed = self.consumer.committed(tp, metadata=True, timeout_ms=KAFKA_CALL_TIMEOUT_S * 1000)
             meta = json.loads(committed.metadata) if committed and committed.metadata else {}
             if "end" in meta:
@@ -270,17 +284,22 @@ class Sink:
                 self._add(tp, records)
             now = time.monotonic()
             self._flush([tp for tp, buffer in self.buffers.items() if flush_due(buffer, self.settings, now)])
+            self._check_idle(now)
+            self._mark_complete([], force=False)  # idle partitions change markers without any flush
         except KafkaError as error:
             # A broken commit or transaction: start over from what Kafka has committed.
             log.warning("kafka error, reconnecting and replaying from the last commit: %r", error)
             self.counters.restarts += 1
             self.buffers.clear()
             self.carry.clear()
+            self._forget_idleness()  # a new consumer knows no high watermark yet
             self._close()
             time.sleep(1)
             self._connect()
 
     def _add(self, tp: TopicPartition, records: list[Any]) -> None:
+        if tp not in self.reading:
+            self._activate(tp)
         buffer = self.buffers.get(tp)
         if buffer is None:
             buffer = self.buffers[tp] = PartitionBuffer(RecordBatch(tp.topic, tp.partition))
@@ -288,6 +307,83 @@ class Sink:
         rest = buffer.take(records)
         if rest:
             self.carry.setdefault(tp, []).extend(rest)
+
+    # -- idleness -------------------------------------------------------------------------------
+
+    def _forget_idleness(self, tp: TopicPartition | None = None) -> None:
+        """Drop what the sink knows of one partition's idleness, or of all (None); progress documents stay."""
+        for each in [tp] if tp is not None else [*self.caught_up_since, *self.idle, *self.reading]:
+            self.caught_up_since.pop(each, None)
+            self.idle.discard(each)
+            self.reading.discard(each)
+        self.counters.idle_partitions = len(self.idle)
+
+    def _activate(self, tp: TopicPartition) -> None:
+        """Records arrived (or are waiting) since assignment or since the partition was idle: it holds the
+        watermark back again."""
+        try:
+            self.completeness.arrived(tp.topic, tp.partition)
+        except (BotoCoreError, ClientError) as error:
+            # The flush's commit marks it active too; until then its markers may run ahead and be rewritten.
+            log.warning("could not read the progress of %s[%d] (%s)", tp.topic, tp.partition, error)
+        self.reading.add(tp)
+        self.caught_up_since.pop(tp, None)
+        self.idle.discard(tp)
+        self.counters.idle_partitions = len(self.idle)
+
+    def _position_if_caught_up(self, tp: TopicPartition) -> int | None:
+        """The position, if it has reached the high watermark of the last fetch and nothing is buffered. Neither
+        call waits on the network: the high watermark comes with every fetch response, and a partition that has
+        one has a position."""
+        if tp in self.buffers or tp in self.carry or tp in self.intents:
+            return None
+        try:
+            highwater = self.consumer.highwater(tp)  # None until a fetch response for it came back
+            position = self.consumer.position(tp, timeout_ms=0) if highwater is not None else None
+        except KafkaError as error:  # e.g. revoked meanwhile: poll() reports what matters, here it only delays idleness
+            log.debug("no position for %s[%d]: %r", tp.topic, tp.partition, error)
+            return None
+        return position if highwater is not None and position is not None and position >= highwater else None
+
+    def _at_end(self, positions: dict[TopicPartition, int]) -> set[TopicPartition]:
+        """Those whose position has reached the end offset the broker gives now. The high watermark of the last
+        fetch goes stale while fetching stalls (after a broker restart, for one); one ListOffsets request does not."""
+        if not positions:
+            return set()
+        try:
+            ends = self.consumer.end_offsets(list(positions), timeout_ms=END_OFFSETS_TIMEOUT_MS)
+        except KafkaError as error:  # unknown is not idle
+            log.info("could not ask for end offsets, no partition is idle meanwhile: %r", error)
+            return set()
+        return {tp for tp, position in positions.items() if tp in ends and position >= ends[tp]}
+
+    def _check_idle(self, now: float) -> None:
+        """Partitions read to their end for ingest_idle_seconds are idle; the end is asked of the broker for them,
+        at most every IDLE_CHECK_INTERVAL_S, and an idle one whose end moved is active again."""
+        if now - self.idle_checked < IDLE_CHECK_INTERVAL_S:
+            return
+        self.idle_checked = now
+        long_caught_up: dict[TopicPartition, int] = {}
+        for tp in self.consumer.assignment() or ():
+            position = self._position_if_caught_up(tp)
+            if position is None:
+                self.caught_up_since.pop(tp, None)
+            elif now - self.caught_up_since.setdefault(tp, now) >= self.settings.ingest_idle_seconds:
+                long_caught_up[tp] = position
+        at_end = self._at_end(long_caught_up)
+        for tp in self.idle - at_end:
+            self._activate(tp)
+        for tp in at_end - self.idle:
+            try:
+                self.completeness.idle(tp.topic, tp.partition)
+            except (BotoCoreError, ClientError) as error:
+                log.warning("could not read the progress of %s[%d] (%s)", tp.topic, tp.partition, error)
+                break  # the store is down: try again at the next check rather than wait on it per partition
+            self.idle.add(tp)
+            self.reading.discard(tp)
+        for tp in long_caught_up.keys() - at_end:
+            self.caught_up_since.pop(tp, None)  # the local view was stale: wait out the idle time again
+        self.counters.idle_partitions = len(self.idle)
 
     # -- the commit protocol -------------------------------------------------------------------
 
@@ -398,3 +494,20 @@ def write_status(path: Path, status: dict[str, Any]) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(status))
     temporary.replace(path)
+
+
+def ingest_backlog(settings: Settings, contract: Contract) -> Counters:
+    """Ingest everything produced so far, then run on until every partition is idle, so that the last hours get
+    their completeness markers (a backfill, the demo, tests). The sink publishes markers on its way out."""
+    from ingestion.status import group_lag
+
+    topics = list(contract.topics)
+    backlog = sum(group_lag(settings, topics).values())
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, client_id="sluice-backfill")
+    try:
+        partitions = sum(len(consumer.partitions_for_topic(topic) or ()) for topic in topics)
+    finally:
+        consumer.close()
+    return Sink(settings, contract).run(
+        until=lambda c: c.written + c.dead_lettered >= backlog and c.idle_partitions >= partitions
+    )

@@ -1,10 +1,14 @@
 import json
+import time
 from collections import Counter
+from datetime import datetime, timedelta
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from ingestion.completeness import progress_key
 from ingestion.contract import load_contract
-from ingestion.sink import Sink
+from ingestion.sink import Counters, Sink
+from sluice.objectstore import s3_client
 from sluice.settings import Settings
 from tests.integration.lake_readers import end_offsets, read_deadletters, read_raw
 
@@ -83,7 +87,8 @@ def test_objects_are_partitioned_by_event_hour(lake: Settings, unique: str) -> N
 
     from sluice.objectstore import s3_client
 
-    keys = [o["Key"] for o in s3_client(lake).list_objects_v2(Bucket=lake.lake_bucket, Prefix="raw/")["Contents"]]
+    listed = s3_client(lake).list_objects_v2(Bucket=lake.lake_bucket, Prefix="raw/")["Contents"]
+    keys = [item["Key"] for item in listed if item["Key"].endswith(".parquet")]
     hours = {key.split("/")[3] for key in keys}
     assert hours == {"hr=10", "hr=11", "hr=12"}
     assert all(key.startswith("raw/marketplace.listings/dt=2026-11-01/") for key in keys)
@@ -158,3 +163,131 @@ def test_complete_hours_get_a_manifest_and_late_events_reopen_theirs(lake: Setti
     assert (eleven["version"], eleven["rows"]) == (2, 37)
     assert _marker(lake, 13) is not None
     assert _marker(lake, 14) is None
+
+
+def _views_at(unique: str, partition: int, times: list[str], tag: str) -> list[tuple[int, bytes]]:
+    """Listing views at the given times of 2026-11-01 ("HH:MM"), all for one partition."""
+    return [
+        (
+            partition,
+            json.dumps(
+                {
+                    "event_id": f"{unique}-{tag}-p{partition}-{i}",
+                    "event_type": "listing_viewed",
+                    "event_time": f"2026-11-01T{moment}:00+00:00",
+                    "schema_version": 1,
+                    "listing_id": i,
+                    "user_id": i,
+                }
+            ).encode(),
+        )
+        for i, moment in enumerate(times)
+    ]
+
+
+def _every(start: str, end: str, minutes: int) -> list[str]:
+    moment, last = datetime.fromisoformat(f"2026-11-01T{start}"), datetime.fromisoformat(f"2026-11-01T{end}")
+    times = []
+    while moment <= last:
+        times.append(f"{moment:%H:%M}")
+        moment += timedelta(minutes=minutes)
+    return times
+
+
+def _send_to_partitions(settings: Settings, records: list[tuple[int, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    for partition, value in records:
+        producer.send("marketplace.listings", value=value, partition=partition)
+    producer.flush()
+    producer.close()
+
+
+def _ingest_until_idle(settings: Settings, records: int, partitions: int) -> Counters:
+    """Run a sink on marketplace.listings until it wrote `records` and all its partitions are idle (or 120 s)."""
+    deadline = time.monotonic() + 120
+    sink = Sink(settings, load_contract(), topics=["marketplace.listings"])
+    counters = sink.run(
+        until=lambda c: (c.written >= records and c.idle_partitions == partitions) or time.monotonic() > deadline
+    )
+    assert (counters.written, counters.idle_partitions) == (records, partitions)
+    return counters
+
+
+def _listing_partitions(settings: Settings) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
+    try:
+        return len(consumer.partitions_for_topic("marketplace.listings") or ())
+    finally:
+        consumer.close()
+
+
+def _progress(settings: Settings, partition: int) -> dict:  # type: ignore[type-arg]
+    key = progress_key("marketplace.listings", partition)
+    return dict(json.loads(s3_client(settings).get_object(Bucket=settings.lake_bucket, Key=key)["Body"].read()))
+
+
+def test_idle_partitions_stop_holding_back_the_markers(lake: Settings, unique: str) -> None:
+    partitions = _listing_partitions(lake)
+    assert partitions >= 5
+    # p0 stops early at 10:40; the newest event, 16:20, is in p2; p4 and up get nothing and do not count.
+    sent = (
+        _views_at(unique, 0, _every("10:00", "10:40", 10), "a")
+        + _views_at(unique, 1, _every("10:05", "12:50", 15), "a")
+        + _views_at(unique, 2, _every("10:20", "16:20", 20), "a")
+        + _views_at(unique, 3, _every("13:00", "14:15", 5), "a")
+    )
+    _send_to_partitions(lake, sent)
+
+    # Without idleness p0 holds the watermark at 09:40: nothing is complete.
+    Sink(lake.model_copy(update={"ingest_idle_seconds": 3600.0}), load_contract(), topics=["marketplace.listings"]).run(
+        until=lambda c: c.written >= len(sent)
+    )
+    assert not any(_marker(lake, hour) for hour in range(10, 17))
+
+    # A new sink gets no records at all; once it has waited out the idle time on every partition the topic is
+    # caught up: 16:20 less an hour of lateness is 15:20, so hours 10-14 are complete, 15 and 16 are not.
+    quick = lake.model_copy(update={"ingest_idle_seconds": 1.0})
+    _ingest_until_idle(quick, 0, partitions)
+    markers = {hour: _marker(lake, hour) for hour in range(10, 17)}
+    assert {hour for hour, marker in markers.items() if marker} == {10, 11, 12, 13, 14}
+    per_hour = Counter(int(json.loads(value)["event_time"][11:13]) for _, value in sent)
+    assert {hour: marker["rows"] for hour, marker in markers.items() if marker} == {
+        h: per_hour[h] for h in range(10, 15)
+    }
+    assert {marker["watermark"] for marker in markers.values() if marker} == {"2026-11-01T15:20:00+00:00"}
+    assert [_progress(lake, p)["idle"] for p in range(4)] == [True] * 4
+    listed = s3_client(lake).list_objects_v2(Bucket=lake.lake_bucket, Prefix=progress_key("marketplace.listings", 4))
+    assert "Contents" not in listed
+
+    # p0 wakes up with a late event at 11:30 and one at 17:50: hour 11 is rewritten, and once p0 is idle again
+    # the watermark is 16:50, which completes 15 but not 16.
+    late = _views_at(unique, 0, ["11:30", "17:50"], "b")
+    _send_to_partitions(lake, late)
+    _ingest_until_idle(quick, len(late), partitions)
+    eleven = _marker(lake, 11)
+    assert eleven is not None
+    assert (eleven["version"], eleven["rows"]) == (2, per_hour[11] + 1)
+    assert _marker(lake, 15) is not None
+    assert _marker(lake, 16) is None
+
+
+def test_records_the_sink_has_not_fetched_keep_a_partition_active(lake: Settings, unique: str) -> None:
+    # While fetching stalls (paused here; after a broker restart, for one) the high watermark of the last fetch
+    # is stale: the end offset the broker gives shows the waiting records, and the partition is not idle.
+    partitions = _listing_partitions(lake)
+    _send_to_partitions(lake, _views_at(unique, 0, ["10:00"], "a"))
+    sink = Sink(lake.model_copy(update={"ingest_idle_seconds": 1.0}), load_contract(), topics=["marketplace.listings"])
+    p0 = TopicPartition("marketplace.listings", 0)
+    deadline, stalled = time.monotonic() + 120, []
+
+    def until(counters: Counters) -> bool:
+        if not stalled and counters.idle_partitions == partitions:
+            sink.consumer.pause(p0)
+            _send_to_partitions(lake, _views_at(unique, 0, ["11:00"], "b"))
+            stalled.append(time.monotonic())
+        return (bool(stalled) and time.monotonic() - stalled[0] > 5) or time.monotonic() > deadline
+
+    counters = sink.run(until=until)
+    assert stalled, "the partitions never became idle"
+    assert counters.idle_partitions == partitions - 1
+    assert _progress(lake, 0) == {"latest_event": "2026-11-01T10:00:00+00:00", "idle": False}
