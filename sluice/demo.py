@@ -1,53 +1,58 @@
 """`sluice demo`: the pipeline as far as it exists, end to end on the local stack.
 
-Simulated marketplace events go through Kafka, the exactly-once sink lands them in the raw zone
-(with dead letters and completeness markers), and Spark reads the raw zone back.
+Simulated marketplace events go through Kafka, the exactly-once sink lands them in the raw zone (with dead letters
+and completeness markers), then Spark builds every model in marts/ for each simulated day, each partition
+published only after its quality gate passed.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from ingestion.contract import load_contract
 from ingestion.simulator import SimulationConfig, produce, simulate
-from ingestion.sink import Sink
-from ingestion.status import group_lag
+from ingestion.sink import ingest_backlog
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
 from sluice.stack.process import StackError
 from sluice.topics import create_pipeline_topics
+
+_MARGIN_DAYS = 0.15
 
 
 def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], None] = print) -> int:
     contract = load_contract()
     topics = list(contract.topics)
     create_pipeline_topics(settings, topics)
-    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days + 1)
-    summary = produce(settings, simulate(SimulationConfig(seed=seed, start=start, days=days)))
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=math.ceil(days) + 1)
+    # A few hours past the last day, so that the watermark passes its last hour and every day is complete.
+    summary = produce(settings, simulate(SimulationConfig(seed=seed, start=start, days=days + _MARGIN_DAYS)))
     echo(
         f"simulated {days:g} day(s) from {start:%Y-%m-%d}: {summary.sent} records to Kafka in {summary.seconds:.1f}s "
         f"({summary.valid} valid, {summary.duplicates} producer retries, {summary.malformed} malformed)"
     )
 
-    backlog = sum(group_lag(settings, topics).values())
     # A backfill lands at once: no need to wait out the sink's usual flush interval.
     eager = settings.model_copy(update={"ingest_flush_seconds": min(settings.ingest_flush_seconds, 2.0)})
-    counters = Sink(eager, contract).run(until=lambda c: c.written + c.dead_lettered >= backlog)
+    counters = ingest_backlog(eager, contract)
     echo(
         f"ingested {counters.written} events into s3://{settings.lake_bucket}/raw as {counters.objects} Parquet "
         f"objects; {counters.dead_lettered} dead letters in {settings.deadletter_topic}; "
         f"{counters.hours_marked} hours marked complete"
     )
-    landed = _print_raw_zone(settings, echo)
-    read_back = _read_back_with_spark(settings, [topic for topic in landed if topic in topics], echo)
+    _print_raw_zone(settings, echo)
+    built = _build_marts(settings, [start.date() + timedelta(days=n) for n in range(math.floor(days))], echo)
     echo("\nwhere to look:")
     echo(f"  raw zone   s3://{settings.lake_bucket}/raw/<topic>/dt=YYYY-MM-DD/hr=HH/ at {settings.s3_url}")
     echo('  clients    eval "$(sluice env)" sets up aws, psql and Kafka tools')
     echo("  ingest     sluice ingest --status")
+    echo(f"  marts      sluice marts list | graph; tables in schema {settings.marts_schema} (Hive metastore)")
+    echo(f"  quality    s3://{settings.lake_bucket}/quality/docs/index.html (Great Expectations Data Docs)")
     echo(f"  logs       {settings.logs_dir}")
-    return read_back
+    return built
 
 
 def _print_raw_zone(settings: Settings, echo: Callable[[str], None]) -> list[str]:
@@ -65,22 +70,20 @@ def _print_raw_zone(settings: Settings, echo: Callable[[str], None]) -> list[str
     return sorted(objects)
 
 
-def _read_back_with_spark(settings: Settings, topics: list[str], echo: Callable[[str], None]) -> int:
-    from functools import reduce
-
+def _build_marts(settings: Settings, days: list[date], echo: Callable[[str], None]) -> int:
+    """Build every model for each complete day; print rows and gate results of the last. Returns rows published."""
+    from sluice.marts.build import Builder
+    from sluice.marts.project import load_project
     from sluice.spark import spark_session
 
-    spark = spark_session(settings, "sluice-demo")
-    # One table per topic: each is its own dt=/hr= partitioned folder.
-    if not topics:
-        raise StackError(f"spark found no events under {settings.lake_uri}/raw")
-    frames = [spark.read.parquet(f"{settings.lake_uri}/raw/{topic}") for topic in topics]
-    raw = reduce(lambda left, right: left.unionByName(right), frames)
-    rows = raw.groupBy("event_type").count().orderBy("event_type").collect()
-    total = int(sum(row["count"] for row in rows))
-    if total == 0:
-        raise StackError(f"spark found no events under {settings.lake_uri}/raw")
-    echo(f"spark reads {total} raw events back; by type:")
-    for row in rows:
-        echo(f"  {row['event_type']:<24} {row['count']:>9}")
-    return total
+    if not days:
+        raise StackError("simulate at least one whole day (--days 1) to build the marts")
+    project = load_project()
+    builder = Builder(spark_session(settings, "sluice-demo"), settings, project)
+    published = 0
+    for day in days:
+        echo(f"\nbuilding {len(project.models)} models for dt={day} (Spark, quality gates, publish):")
+        for built in builder.build_many(list(project.models), day):
+            published += built.rows
+            echo(f"  {built.model:<32} {built.rows:>8} rows  {built.checks:>3} checks passed  {built.seconds:5.1f} s")
+    return published

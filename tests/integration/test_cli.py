@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sluice.marts.project import load_project
 from sluice.settings import Settings
 
 SLUICE = str(Path(sys.executable).parent / "sluice")
@@ -24,11 +25,16 @@ def test_up_on_a_running_stack_changes_nothing(stack: Settings) -> None:
     assert pids[0] == pids[1]
 
 
-def test_demo_streams_simulated_events_through_kafka_into_the_raw_zone(lake: Settings) -> None:
+def test_demo_streams_simulated_events_into_the_lake_and_builds_every_mart(lake: Settings, unique: str) -> None:
     # Its own bucket, and a consumer group that starts after what other tests left on the shared topics.
-    env = {**os.environ, "SLUICE_LAKE_BUCKET": lake.lake_bucket, "SLUICE_INGEST_GROUP": lake.ingest_group}
+    env = {
+        **os.environ,
+        "SLUICE_LAKE_BUCKET": lake.lake_bucket,
+        "SLUICE_INGEST_GROUP": lake.ingest_group,
+        "SLUICE_MARTS_SCHEMA": unique,
+    }
     result = subprocess.run(
-        [SLUICE, "demo", "--days", "0.2", "--seed", "11"], capture_output=True, text=True, check=False, env=env
+        [SLUICE, "demo", "--days", "1", "--seed", "11"], capture_output=True, text=True, check=False, env=env
     )
     assert result.returncode == 0, result.stderr[-3000:]
     sent = re.search(r"records to Kafka .* \((\d+) valid, (\d+) producer retries, (\d+) malformed\)", result.stdout)
@@ -39,7 +45,10 @@ def test_demo_streams_simulated_events_through_kafka_into_the_raw_zone(lake: Set
     # The sink keeps producer retries as received (staging deduplicates), and dead-letters exactly the malformed.
     assert int(landed.group(1)) == valid + retries
     assert int(landed.group(2)) == malformed > 0
-    assert "spark reads" in result.stdout
+    models = load_project().models
+    built = dict(re.findall(r"^  (\w+) +(\d+) rows +\d+ checks passed", result.stdout, re.MULTILINE))
+    assert sorted(built) == sorted(models), result.stdout
+    assert int(built["mart_marketplace_kpis"]) == 1  # one row per day
 
 
 def test_a_k8s_profile_without_secrets_fails_naming_the_variables(stack: Settings) -> None:

@@ -18,8 +18,7 @@ import pytest
 from ingestion.contract import load_contract
 from ingestion.raw_zone import RAW_SCHEMA, to_parquet
 from ingestion.simulator import Record, SimulationConfig, produce, simulate
-from ingestion.sink import Sink
-from ingestion.status import group_lag
+from ingestion.sink import ingest_backlog
 from sluice.marts.build import Builder, GateFailed
 from sluice.marts.project import load_project
 from sluice.objectstore import s3_client
@@ -27,6 +26,8 @@ from sluice.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+pytestmark = pytest.mark.timeout(2400)  # the module fixture simulates, ingests and builds 2 days x 34 models
 
 FIRST = date(2026, 10, 5)
 SECOND = FIRST + timedelta(days=1)
@@ -54,8 +55,7 @@ def built(stack: Settings, spark: SparkSession) -> Iterator[BuiltLake]:
     config = SimulationConfig(seed=23, start=datetime(2026, 10, 5, tzinfo=UTC), days=2.3, users=1500)
     records = list(simulate(config))
     produce(settings, records)
-    backlog = sum(group_lag(settings, topics).values())
-    Sink(settings, load_contract()).run(until=lambda c: c.written + c.dead_lettered >= backlog)
+    ingest_backlog(settings, load_contract())
     builder = Builder(spark, settings, load_project())
     for day in (FIRST, SECOND):
         list(builder.build_many(list(builder.project.models), day))
