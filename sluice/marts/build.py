@@ -62,6 +62,7 @@ class Builder:
         self.project = project
         self.schema = settings.marts_schema
         self._s3: S3Client | None = None
+        self._tables: set[str] = set()  # created (or found) by this builder already
 
     @property
     def s3(self) -> S3Client:
@@ -77,14 +78,16 @@ class Builder:
 
     def ensure_tables(self, names: list[str]) -> None:
         """Create the schema and the models' tables where missing, so a first build reads empty upstreams."""
-        self.spark.sql(f"create database if not exists {self.schema} location '{self.settings.lake_uri}/catalog'")
-        for name in names:
+        if not self._tables:
+            self.spark.sql(f"create database if not exists {self.schema} location '{self.settings.lake_uri}/catalog'")
+        for name in sorted(set(names) - self._tables):
             model = self.project.model(name)
             columns = ", ".join(f"`{c.name}` {c.type} comment '{_quote(c.description)}'" for c in model.spec.columns)
             self.spark.sql(
                 f"create table if not exists {self.table(name)} ({columns}) using parquet partitioned by (dt) "
                 f"comment '{_quote(model.spec.description.strip())}' location '{self.location(model)}'"
             )
+            self._tables.add(name)
 
     def build(self, name: str, ds: date, *, require_complete: bool = True) -> Built:
         started = time.monotonic()
@@ -96,13 +99,12 @@ class Builder:
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         staged_uri = f"{self.settings.lake_uri}/{STAGING_PREFIX}/{name}/dt={ds}/{run_id}"
         try:
-            staged = self._stage(model, ds, staged_uri)
+            staged, rows = self._stage(model, ds, staged_uri)
             gate = quality.validate(self.spark, staged, name, model.spec, ds)
             report = quality.write_report(gate, self.settings, run_id)
             if not gate.success:
                 raise GateFailed(gate, self._quarantine(gate, name, ds, run_id))
             staged.write.insertInto(self.table(name), overwrite=True)  # dynamic: this dt partition only
-            rows = staged.count()
         finally:
             self._delete(staged_uri)
         return Built(name, ds, rows, len(gate.checks), time.monotonic() - started, report.result_uri)
@@ -111,17 +113,21 @@ class Builder:
         for name in names:
             yield self.build(name, ds, require_complete=require_complete)
 
-    def _stage(self, model: Model, ds: date, staged_uri: str) -> DataFrame:
+    def _stage(self, model: Model, ds: date, staged_uri: str) -> tuple[DataFrame, int]:
+        """Run the SQL into the staging location; returns the staged frame and its row count."""
         from pyspark.sql import functions as F
 
         result = self.spark.sql(model.render(ds))
         typed = result.select([F.col(c.name).cast(c.type).alias(c.name) for c in model.spec.columns])
         typed.write.mode("overwrite").parquet(staged_uri)
         staged = self.spark.read.parquet(staged_uri).select(*model.columns)
-        if stray := staged.filter(F.col("dt").isNull() | (F.col("dt") != F.lit(ds))).limit(1).collect():
-            raise ValueError(f"{model.sql_path} returned a row with dt={stray[0]['dt']} while building dt={ds}; "
-                             "every row must have dt = :ds")  # fmt: skip
-        return staged
+        stray = F.col("dt").isNull() | (F.col("dt") != F.lit(ds))
+        counts = staged.agg(F.count(F.lit(1)).alias("rows"), F.count(F.when(stray, 1)).alias("stray")).first()
+        assert counts is not None
+        if counts["stray"]:
+            raise ValueError(f"{model.sql_path} returned {counts['stray']} rows whose dt is not {ds}; every row "
+                             "must have dt = :ds")  # fmt: skip
+        return staged, int(counts["rows"])
 
     def _raw_view(self, source: str, ds: date, require_complete: bool) -> DataFrame:
         topic = self.project.sources[source].topic
