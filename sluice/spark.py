@@ -65,8 +65,9 @@ def metastore_conf(settings: Settings) -> dict[str, str]:
     }
 
 
-def spark_session(settings: Settings, app_name: str = "sluice") -> SparkSession:
-    """The process's Spark session (getOrCreate), wired to the lake."""
+def spark_session(settings: Settings, app_name: str = "sluice", *, catalog: bool = True) -> SparkSession:
+    """The process's Spark session (getOrCreate), wired to the lake; with the Hive metastore unless catalog=False
+    (tests on temp views only). The JVM starts with the first session, so every session carries the same jars."""
     from pyspark.sql import SparkSession
 
     prerequisites.java_binary()
@@ -86,6 +87,6 @@ def spark_session(settings: Settings, app_name: str = "sluice") -> SparkSession:
     )
     jdbc_driver = [str(jar) for jar in extra_jars() if jar.name.startswith("postgresql-")]
     builder = builder.config("spark.driver.extraClassPath", ":".join(jdbc_driver))  # seen by the metastore client
-    for key, value in (s3a_conf(settings) | metastore_conf(settings)).items():
+    for key, value in (s3a_conf(settings) | (metastore_conf(settings) if catalog else {})).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -19,6 +19,8 @@ import pytest
 
 from sluice.marts.project import Model, Project, load_project
 from sluice.marts.spec import UnitTest
+from sluice.settings import load_settings
+from sluice.spark import spark_session
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -38,18 +40,11 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def local_spark() -> Iterator[SparkSession]:
-    from pyspark.sql import SparkSession
-
     os.environ["TZ"] = "UTC"  # collect() turns timestamps into naive datetimes in the process's time zone
     time.tzset()
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("sluice-model-units")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
+    # Sluice's own session (same jars), so that the JVM it starts also serves later tests that need S3 and the
+    # metastore; but on temp views only, with no stack needed.
+    session = spark_session(load_settings(spark_master="local[1]", spark_shuffle_partitions=1), catalog=False)
     yield session
     session.stop()
 
