@@ -294,8 +294,19 @@ class Sink:
             self.carry.clear()
             self._forget_idleness()  # a new consumer knows no high watermark yet
             self._close()
-            time.sleep(1)
-            self._connect()
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        """Connect again, waiting out a broker that is still restarting (or a stop request)."""
+        delay = 1.0
+        while not self._stop.is_set():
+            time.sleep(delay)
+            try:
+                self._connect()
+                return
+            except KafkaError as error:
+                log.warning("kafka still unreachable (%r); retrying in %.0f s", error, min(delay * 2, 30))
+                delay = min(delay * 2, 30)
 
     def _add(self, tp: TopicPartition, records: list[Any]) -> None:
         if tp not in self.reading:
