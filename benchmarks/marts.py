@@ -540,7 +540,7 @@ def run_dates(engines: list[Engine], dates: list[date], label: str) -> dict[str,
         for engine in engines:
             run = engine.build_date(ds)
             runs[engine.name].append(run)
-            line.append(f"{engine.name} {run.wall:6.1f}s")
+            line.append(f"{engine.name} {run.wall:5.1f}s ({run.cpu:.0f} CPU-s)")
         print(f"{label} {ds}  " + "  ".join(line) + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
     return runs
 
@@ -677,11 +677,14 @@ def print_breakdown(runs: dict[str, list[DateRun]], empty: dict[str, DateRun], d
     return breakdown
 
 
-def print_builder(runs: list[DateRun], bare: list[DateRun], days: int) -> dict[str, float]:
+def print_builder(runs: list[DateRun], bare: list[DateRun] | None, days: int) -> dict[str, float]:
     phases = phase_totals(runs[:days])
-    total, bare_total = sum(r.wall for r in runs[:days]), sum(r.wall for r in bare[:days])
-    print(f"\nsluice builder, {days}-day full rebuild {total:.1f}s ({total / bare_total:.1f}x bare Spark SQL's "
-          f"{bare_total:.1f}s); its phases:")  # fmt: skip
+    total = sum(r.wall for r in runs[:days])
+    versus = ""
+    if bare:
+        bare_total = sum(r.wall for r in bare[:days])
+        versus = f", {total / bare_total:.1f}x bare Spark SQL's {bare_total:.1f}s on the same session settings"
+    print(f"\nsluice builder, {days}-day full rebuild {total:.1f}s{versus}; where it goes:")
     accounted = sum(s for p, s in phases.items() if p not in ("total", "between models (scheduling, threads)"))
     phases["other: views, setCurrentDatabase, count"] = phases["total"] - accounted
     for phase, seconds in sorted(phases.items(), key=lambda kv: -kv[1]):
@@ -780,8 +783,9 @@ def run_all(args: argparse.Namespace, data: DataSet, manifest: dict[str, Any], e
         jobs = {m: stats.get(g, (0, 0)) for m, g in groups.items()}
         results[f"breakdown {name}"] = print_breakdown(runs, empty, data.days, name, jobs, rows)
         check_rows(rows, count_rows(engine.out, data.dates, list(engine.project.models)), name)  # type: ignore[attr-defined]
-    if "sluice builder" in runs and spark_names:
-        results["builder_phases"] = print_builder(runs["sluice builder"], runs[spark_names[0]], data.days)
+    if "sluice builder" in runs:
+        bare_spark = runs.get("spark") or (runs[spark_names[0]] if spark_names else None)
+        results["builder_phases"] = print_builder(runs["sluice builder"], bare_spark, data.days)
     results["runs"] = {name: [vars(r) for r in rs] for name, rs in runs.items()}
     results["load"] = {"start": load0, "end": os.getloadavg(),
                        "mean_1min": statistics.mean(r.load for rs in runs.values() for r in rs)}  # fmt: skip
