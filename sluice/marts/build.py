@@ -7,27 +7,28 @@ stores the rows that broke a test under `quarantine/`, and raises GateFailed nam
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ingestion.completeness import missing_hours
 from sluice.marts import quality
-from sluice.marts.project import Model, Project
+from sluice.marts.project import RAW_TYPES, Model, Project
 from sluice.objectstore import S3Client, s3_client
 from sluice.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-RAW_TYPES = (
-    "event_id string, event_type string, event_time timestamp, value string, kafka_key binary, kafka_partition int, "
-    "kafka_offset bigint, kafka_timestamp timestamp, ingested_at timestamp, dt date, hr int"
-)
 STAGING_PREFIX = "_staging"
 QUARANTINE_PREFIX = "quarantine"
+BUILDS_PREFIX = "_state/builds"
+CATALOG_LOCK_ID = 0x51C3_CA7A  # a PostgreSQL advisory lock key of Sluice's own
 
 
 class GateFailed(RuntimeError):
@@ -45,12 +46,46 @@ class IncompleteInput(RuntimeError):
 
 @dataclass(frozen=True)
 class Built:
+    """What one publish did; also kept in the lake as the partition's build record (`build_record_key`)."""
+
     model: str
     ds: date
     rows: int
     checks: int
     seconds: float
     report_uri: str
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "ds": self.ds.isoformat(), "published_at": datetime.now(UTC).isoformat()})
+
+
+@contextmanager
+def catalog_lock(settings: Settings) -> Iterator[None]:
+    """One process at a time creates schemas and tables. The metastore's tables have no unique constraints here
+    (see sluice.spark), so two builds running `create ... if not exists` at once would both insert the same name,
+    and every later lookup of it fails with "returned more than one instance"."""
+    import psycopg2
+
+    connection = psycopg2.connect(settings.postgres_dsn(settings.metastore_database))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("select pg_advisory_lock(%s)", (CATALOG_LOCK_ID,))
+        yield
+    finally:
+        connection.close()  # ends the session, which releases the lock
+
+
+def build_record_key(model: str, ds: date) -> str:
+    return f"{BUILDS_PREFIX}/{model}/dt={ds}.json"
+
+
+def read_build_record(s3: S3Client, settings: Settings, model: str, ds: date) -> dict[str, Any] | None:
+    """The last publish of a model's partition, or None if it was never published."""
+    try:
+        body = s3.get_object(Bucket=settings.lake_bucket, Key=build_record_key(model, ds))["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return dict(json.loads(body))
 
 
 class Builder:
@@ -78,6 +113,12 @@ class Builder:
 
     def ensure_tables(self, names: list[str]) -> None:
         """Create the schema and the models' tables where missing, so a first build reads empty upstreams."""
+        if not set(names) - self._tables:
+            return
+        with catalog_lock(self.settings):
+            self._create_tables(names)
+
+    def _create_tables(self, names: list[str]) -> None:
         if not self._tables:
             self.spark.sql(f"create database if not exists {self.schema} location '{self.settings.lake_uri}/catalog'")
         for name in sorted(set(names) - self._tables):
@@ -107,7 +148,9 @@ class Builder:
             staged.write.insertInto(self.table(name), overwrite=True)  # dynamic: this dt partition only
         finally:
             self._delete(staged_uri)
-        return Built(name, ds, rows, len(gate.checks), time.monotonic() - started, report.result_uri)
+        built = Built(name, ds, rows, len(gate.checks), time.monotonic() - started, report.result_uri)
+        self.s3.put_object(Bucket=self.settings.lake_bucket, Key=build_record_key(name, ds), Body=built.to_json())
+        return built
 
     def build_many(self, names: list[str], ds: date, *, require_complete: bool = True) -> Iterator[Built]:
         for name in names:
@@ -132,9 +175,7 @@ class Builder:
     def _raw_view(self, source: str, ds: date, require_complete: bool) -> DataFrame:
         topic = self.project.sources[source].topic
         base = f"raw/{topic}"
-        hours = self._complete_hours(f"{base}/dt={ds}/")
-        if require_complete and len(hours) < 24:
-            missing = sorted(set(range(24)) - hours)
+        if require_complete and (missing := missing_hours(self.s3, self.settings.lake_bucket, topic, ds)):
             raise IncompleteInput(
                 f"{source} ({topic}) has no completeness marker yet for dt={ds} hours {missing}; wait for the "
                 "ingestion sink to pass them, or build with --allow-incomplete for a preview"
@@ -143,10 +184,6 @@ class Builder:
         if not self._exists(f"{base}/dt={ds}/"):
             return self.spark.createDataFrame([], RAW_TYPES)
         return reader.parquet(f"{self.settings.lake_uri}/{base}/dt={ds}")
-
-    def _complete_hours(self, prefix: str) -> set[int]:
-        keys = self._keys(prefix)
-        return {int(key.split("/hr=")[1][:2]) for key in keys if key.endswith("/_COMPLETE.json")}
 
     def _quarantine(self, gate: quality.GateResult, name: str, ds: date, run_id: str) -> str:
         uri = f"{self.settings.lake_uri}/{QUARANTINE_PREFIX}/{name}/dt={ds}/{run_id}"
