@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -45,8 +46,8 @@ from ingestion.contract import Contract, load_contract
 from ingestion.raw_zone import RAW_SCHEMA, RecordBatch, decode, split_by_hour, to_parquet
 from ingestion.simulator import SimulationConfig, simulate
 from sluice.marts import quality
-from sluice.marts.build import RAW_TYPES, Builder
-from sluice.marts.project import Model, Project, load_project
+from sluice.marts.build import Builder
+from sluice.marts.project import RAW_TYPES, Model, Project, load_project
 from sluice.objectstore import S3Client, s3_client
 from sluice.settings import Settings, load_settings
 
@@ -64,6 +65,7 @@ DUCK_TYPES = {"bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "string"
 TUNED: dict[str, str] = {
     "spark.sql.shuffle.partitions": "2",
     "spark.sql.files.openCostInBytes": "1048576",
+    "spark.sql.codegen.wholeStage": "false",  # compiling each query's code costs more than it saves on a day's rows
 }
 TUNED_THREADS = 2  # models of one date built side by side, each once its upstream models are done
 
@@ -517,12 +519,12 @@ class BuilderEngine(Engine):
 
 
 def spark_session_for(settings: Settings, static: list[str]) -> SparkSession:
-    from pyspark.sql import SparkSession
-
+    """Sluice's session; `static` settings (JVM options, static SQL settings) reach spark-submit through
+    PYSPARK_SUBMIT_ARGS, as `SparkSession.builder` is a new builder on every access."""
     from sluice.spark import spark_session
 
-    for setting in static:  # the builder is shared: spark_session's getOrCreate applies these too
-        SparkSession.builder.config(*setting.split("=", 1))
+    if static:
+        os.environ["PYSPARK_SUBMIT_ARGS"] = " ".join(f"--conf {shlex.quote(s)}" for s in static) + " pyspark-shell"
     t0 = time.perf_counter()
     spark = spark_session(settings, "sluice-bench-marts")
     spark.sparkContext.setLogLevel("ERROR")
