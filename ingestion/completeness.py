@@ -20,7 +20,7 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -29,10 +29,20 @@ from sluice.objectstore import S3Client
 from sluice.settings import Settings
 
 HOUR = timedelta(hours=1)
+MARKER = "/_COMPLETE.json"
 
 
 def marker_key(topic: str, hour: datetime) -> str:
     return f"raw/{topic}/dt={hour:%Y-%m-%d}/hr={hour:%H}/_COMPLETE.json"
+
+
+def missing_hours(s3: S3Client, bucket: str, topic: str, day: date) -> list[int]:
+    """The hours of `day` (UTC) that have no completeness marker yet, in order."""
+    prefix = f"raw/{topic}/dt={day:%Y-%m-%d}/"
+    marked = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        marked |= {int(o["Key"].split("/hr=")[1][:2]) for o in page.get("Contents", []) if o["Key"].endswith(MARKER)}
+    return sorted(set(range(24)) - marked)
 
 
 def progress_key(topic: str, partition: int) -> str:

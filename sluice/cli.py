@@ -24,12 +24,12 @@ def _settings() -> Settings:
 
 
 def _print_status(rows: list[ServiceStatus]) -> None:
-    typer.echo(f"{'service':<10} {'state':<11} {'pid':>7} {'rss MiB':>8} {'peak MiB':>9}  address")
+    typer.echo(f"{'service':<17} {'state':<11} {'pid':>7} {'rss MiB':>8} {'peak MiB':>9}  address")
     for row in rows:
         colour = typer.colors.GREEN if row.ok else typer.colors.RED
         pid = str(row.pid) if row.pid else "-"
         state = typer.style(f"{row.state:<11}", fg=colour)
-        typer.echo(f"{row.name:<10} {state} {pid:>7} {row.rss_mib:>8.0f} {row.peak_rss_mib:>9.0f}  {row.address}")
+        typer.echo(f"{row.name:<17} {state} {pid:>7} {row.rss_mib:>8.0f} {row.peak_rss_mib:>9.0f}  {row.address}")
 
 
 def _fail(error: StackError) -> typer.Exit:
@@ -39,14 +39,20 @@ def _fail(error: StackError) -> typer.Exit:
 
 @app.command()
 def up() -> None:
-    """Start the local stack (Kafka, S3, PostgreSQL) and wait until every service answers."""
+    """Start the local stack (Kafka, S3, PostgreSQL, Slack stand-in, Airflow) and wait until every service answers."""
     from sluice.stack import up as start
+    from sluice.stack.airflow import admin_password, airflow_home
 
+    settings = _settings()
+    first_start = not (airflow_home(settings) / "admin-password").exists()
     try:
-        rows = start(_settings())
+        rows = start(settings)
     except StackError as error:
         raise _fail(error) from None
     _print_status(rows)
+    if first_start and settings.airflow_admin_password is None:
+        typer.echo(f"Airflow UI {settings.airflow_url}: user admin, password {admin_password(settings)} "
+                   f"(generated on this first start, kept in {airflow_home(settings) / 'admin-password'})")  # fmt: skip
 
 
 @app.command()

@@ -1,8 +1,9 @@
 """`sluice demo`: the pipeline as far as it exists, end to end on the local stack.
 
 Simulated marketplace events go through Kafka, the exactly-once sink lands them in the raw zone (with dead letters
-and completeness markers), then Spark builds every model in marts/ for each simulated day, each partition
-published only after its quality gate passed.
+and completeness markers), then the marts DAG runs in Airflow for each simulated day: Spark builds every model in
+marts/ in dependency order, each partition published only after its quality gate passed, and Slack (the local
+stand-in) gets the run's summary.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from ingestion.simulator import SimulationConfig, produce, simulate
 from ingestion.sink import ingest_backlog
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
+from sluice.stack.airflow import admin_password_hint
 from sluice.stack.process import StackError
 from sluice.topics import create_pipeline_topics
 
 _MARGIN_DAYS = 0.15
+_RUN_TIMEOUT_S = 3600
 
 
 def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], None] = print) -> int:
@@ -44,8 +47,9 @@ def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], N
         f"{counters.hours_marked} hours marked complete"
     )
     _print_raw_zone(settings, echo)
-    built = _build_marts(settings, [start.date() + timedelta(days=n) for n in range(math.floor(days))], echo)
+    built = _run_marts_dag(settings, [start.date() + timedelta(days=n) for n in range(math.floor(days))], echo)
     echo("\nwhere to look:")
+    echo(f"  airflow    {settings.airflow_url} (user admin; password: {admin_password_hint(settings)})")
     echo(f"  raw zone   s3://{settings.lake_bucket}/raw/<topic>/dt=YYYY-MM-DD/hr=HH/ at {settings.s3_url}")
     echo('  clients    eval "$(sluice env)" sets up aws, psql and Kafka tools')
     echo("  ingest     sluice ingest --status")
@@ -70,20 +74,40 @@ def _print_raw_zone(settings: Settings, echo: Callable[[str], None]) -> list[str
     return sorted(objects)
 
 
-def _build_marts(settings: Settings, days: list[date], echo: Callable[[str], None]) -> int:
-    """Build every model for each complete day; print rows and gate results of the last. Returns rows published."""
-    from sluice.marts.build import Builder
+def _run_marts_dag(settings: Settings, days: list[date], echo: Callable[[str], None]) -> int:
+    """Trigger the marts DAG in Airflow for each complete day and wait; print rows, gates and the Slack messages
+    sent meanwhile. Returns the rows published."""
+    from sluice.marts.build import read_build_record
     from sluice.marts.project import load_project
-    from sluice.spark import spark_session
+    from sluice.orchestration.client import AirflowClient
+    from sluice.orchestration.marts_dag import DAG_ID
+    from sluice.stack.slack_receiver import messages_file, read_messages
 
     if not days:
         raise StackError("simulate at least one whole day (--days 1) to build the marts")
-    project = load_project()
-    builder = Builder(spark_session(settings, "sluice-demo"), settings, project)
+    project, airflow, s3 = load_project(), AirflowClient(settings), s3_client(settings)
+    airflow.wait_for_dag(DAG_ID)
+    airflow.unpause(DAG_ID)
+    slack_seen = len(read_messages(messages_file(settings)))
+    target = {"lake_bucket": settings.lake_bucket, "marts_schema": settings.marts_schema}  # the DAG's params
     published = 0
     for day in days:
-        echo(f"\nbuilding {len(project.models)} models for dt={day} (Spark, quality gates, publish):")
-        for built in builder.build_many(list(project.models), day):
-            published += built.rows
-            echo(f"  {built.model:<32} {built.rows:>8} rows  {built.checks:>3} checks passed  {built.seconds:5.1f} s")
+        run_id = airflow.trigger(DAG_ID, day, conf=target)
+        echo(f"\nAirflow: {DAG_ID} run {run_id} builds {len(project.models)} models for dt={day}; "
+             f"follow it at {settings.airflow_url}/dags/{DAG_ID}/runs/{run_id}")  # fmt: skip
+        run = airflow.wait(DAG_ID, run_id, timeout=_RUN_TIMEOUT_S)
+        if run["state"] != "success":
+            failed = [ti["task_id"] for ti in airflow.task_instances(DAG_ID, run_id) if ti["state"] == "failed"]
+            raise StackError(f"{DAG_ID} run {run_id} ended {run['state']}; failed tasks: {failed} (see the UI)")
+        wall, busy = airflow.timing(DAG_ID, run_id)
+        echo(f"  run took {wall / 60:.1f} min; its tasks ran {busy / 60:.1f} min in all, "
+             f"{settings.airflow_parallelism} at a time")  # fmt: skip
+        echo(f"  {'model':<32} {'rows':>8} {'checks':>7}")
+        for name in project.models:
+            record = read_build_record(s3, settings, name, day) or {"rows": 0, "checks": 0}
+            published += record["rows"]
+            echo(f"  {name:<32} {record['rows']:>8} {record['checks']:>7}")
+    echo("\nSlack messages sent (local stand-in; set AIRFLOW_CONN_SLACK_ALERTS for a real webhook):")
+    for message in read_messages(messages_file(settings))[slack_seen:]:
+        echo(f"  {message['payload']['text']}")
     return published

@@ -80,16 +80,43 @@ class Settings(BaseSettings):
     # Marts: the catalog schema their tables are registered in; the models' SQL lives in marts/.
     marts_schema: str = "sluice"
 
+    # Airflow: scheduler, API server (UI), DAG processor and triggerer on LocalExecutor; metadata in PostgreSQL.
+    airflow_port: int = 8080
+    airflow_ui_url: str | None = None  # the UI's address in links sent to Slack; the local API server by default
+    airflow_admin_password: SecretStr | None = None  # local: generated on first start and printed
+    airflow_parallelism: int = 2  # task processes at once; each local Spark job wants most of a core
+    # Local stand-in for Slack's incoming-webhook endpoint; messages land in <home>/slack/messages.jsonl.
+    slack_receiver_port: int = 8099
+    airflow_retry_delay_seconds: int = 300  # before a crashed task's next try; a failed quality gate is not retried
+    raw_wait_hours: float = 6.0  # how long a marts run waits for the raw zone's hours before it fails and alerts
+    # Ingestion health (the hourly health DAG alerts past these).
+    health_max_lag: int = 100_000  # records per topic not yet committed by the sink
+    health_max_dead_letters_per_hour: int = 1_000
+    health_max_marker_delay_hours: float = 3.0  # an hour this long over without its completeness marker
+
+    # Kubernetes (profile k8s): where the marts' SparkApplications run (kubeflow spark-operator).
+    k8s_namespace: str = "sluice"
+    k8s_settings_config_map: str = "sluice-settings"  # SLUICE_* settings for jobs, from the Helm chart
+    k8s_settings_secret: str = "sluice-secrets"  # SLUICE_* secrets for jobs
+    k8s_spark_service_account: str = "sluice-spark"
+    k8s_spark_executors: int = 2
+    k8s_spark_executor_cores: int = 2
+    k8s_spark_executor_memory: str = "4g"
+    spark_image: str = "ghcr.io/sluice-data/sluice-spark:0.1.0"
+    spark_version: str = "4.2.0"
+
     @model_validator(mode="after")
     def _fill_profile_defaults(self) -> Settings:
         if self.profile == "local":
             object.__setattr__(self, "kafka_bootstrap", self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}")
             object.__setattr__(self, "s3_endpoint", self.s3_endpoint or f"http://127.0.0.1:{self.s3_port}")
+            object.__setattr__(self, "airflow_ui_url", self.airflow_ui_url or f"http://127.0.0.1:{self.airflow_port}")
             for name, value in _LOCAL_SECRETS.items():
                 if getattr(self, name) is None:
                     object.__setattr__(self, name, SecretStr(value))
             return self
-        missing = [name for name in ("kafka_bootstrap", "s3_endpoint", *_LOCAL_SECRETS) if getattr(self, name) is None]
+        required = ("kafka_bootstrap", "s3_endpoint", "airflow_ui_url", "airflow_admin_password", *_LOCAL_SECRETS)
+        missing = [name for name in required if getattr(self, name) is None]
         if missing:
             names = ", ".join(ENV_PREFIX + name.upper() for name in missing)
             raise MissingSettingError(
@@ -122,6 +149,12 @@ class Settings(BaseSettings):
     def lake_uri(self) -> str:
         """The lake's root as Spark (s3a) addresses it."""
         return f"s3a://{self.lake_bucket}"
+
+    @property
+    def airflow_url(self) -> str:
+        """The Airflow UI and REST API, as users reach it (links in alerts)."""
+        assert self.airflow_ui_url is not None
+        return self.airflow_ui_url.rstrip("/")
 
     def postgres_dsn(self, database: str | None = None) -> str:
         return (

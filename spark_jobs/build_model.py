@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     settings = load_settings()
-    builder = Builder(spark_session(settings, f"sluice-{args.model}"), settings, project)
+    spark = spark_session(settings, f"sluice-{args.model}")
+    spark.sparkContext.setLogLevel("ERROR")  # Spark's warnings would bury the one line that says what happened
+    builder = Builder(spark, settings, project)
     try:
         built = builder.build(args.model, args.date, require_complete=not args.allow_incomplete)
     except (GateFailed, IncompleteInput) as error:

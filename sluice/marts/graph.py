@@ -26,7 +26,7 @@ def as_dot(project: Project) -> str:
     layers = {"source": list(project.sources)}
     layers |= {layer: [m.name for m in project.models.values() if m.layer == layer] for layer in LAYERS}
     for layer, names in layers.items():
-        lines.append(f"  subgraph cluster_{layer} {{ label={layer!r}; color=\"#cccccc\";".replace("'", '"'))
+        lines.append(f'  subgraph cluster_{layer} {{ label={layer!r}; color="#cccccc";'.replace("'", '"'))
         lines.extend(f'    "{name}" [fillcolor="{_LAYER_COLOURS[layer]}"];' for name in names)
         lines.append("  }")
     for model in project.models.values():

@@ -20,7 +20,6 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from ingestion.raw_zone import RAW_SCHEMA
 from sluice.marts.spec import ModelSpec, Source, SourcesSpec
 from sluice.settings import REPO_ROOT
 
@@ -28,7 +27,12 @@ MODELS_ROOT = REPO_ROOT / "marts"
 LAYERS = ("staging", "core", "marts")
 DIALECT = "spark"
 PARTITION_PLACEHOLDER = "ds"
-SOURCE_COLUMNS = (*RAW_SCHEMA.names, "dt", "hr")
+# The raw zone's columns as Spark reads them: ingestion.raw_zone.RAW_SCHEMA plus the dt/hr partition columns.
+RAW_TYPES = (
+    "event_id string, event_type string, event_time timestamp, value string, kafka_key binary, kafka_partition int, "
+    "kafka_offset bigint, kafka_timestamp timestamp, ingested_at timestamp, dt date, hr int"
+)
+SOURCE_COLUMNS = tuple(column.split()[0] for column in RAW_TYPES.split(", "))
 
 
 class ProjectError(ValueError):
@@ -94,6 +98,11 @@ class Project:
         return [name for name in self.models if name in chosen]
 
 
+def _read_yaml(path: Path) -> object:
+    """YAML through libyaml: the pure-Python loader took most of a project load (and of the DAG file's parse)."""
+    return yaml.load(path.read_text(), Loader=yaml.CSafeLoader)
+
+
 def load_project(root: Path = MODELS_ROOT) -> Project:
     sources = _load_sources(root / "sources.yml")
     models = {model.name: model for model in _load_models(root)}
@@ -110,7 +119,7 @@ def load_project(root: Path = MODELS_ROOT) -> Project:
 
 def _load_sources(path: Path) -> dict[str, Source]:
     try:
-        return SourcesSpec.model_validate(yaml.safe_load(path.read_text())).sources
+        return SourcesSpec.model_validate(_read_yaml(path)).sources
     except FileNotFoundError:
         raise ProjectError(f"{path} is missing: it names the raw topics models read") from None
     except (yaml.YAMLError, pydantic.ValidationError) as err:
@@ -132,7 +141,7 @@ def _load_models(root: Path) -> Iterator[Model]:
 def _load_model(sql_path: Path, layer: str) -> Model:
     yaml_path = sql_path.with_suffix(".yml")
     try:
-        spec = ModelSpec.model_validate(yaml.safe_load(yaml_path.read_text()))
+        spec = ModelSpec.model_validate(_read_yaml(yaml_path))
     except FileNotFoundError:
         raise ProjectError(f"{sql_path} has no {yaml_path.name} beside it (description, columns, tests)") from None
     except (yaml.YAMLError, pydantic.ValidationError) as err:

@@ -9,6 +9,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -22,6 +23,7 @@ class Service(ABC):
     """One daemon of the local stack, with its state under ``settings.home / name``."""
 
     name: str
+    stage: int = 0  # services start stage by stage; a later stage may need an earlier one running
     start_timeout: float = 60.0
     stop_signal: int = signal.SIGTERM
 
@@ -332,4 +334,28 @@ class Postgres(Service):
             conn.close()
 
 
-SERVICES: tuple[type[Service], ...] = (Kafka, ObjectStore, Postgres)
+class SlackReceiver(Service):
+    """The local stand-in for Slack's incoming-webhook endpoint (`sluice.stack.slack_receiver`)."""
+
+    name = "slack"
+    start_timeout = 30.0
+
+    def ports(self) -> dict[int, str]:
+        return {self.settings.slack_receiver_port: "SLUICE_SLACK_RECEIVER_PORT"}
+
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.settings.slack_receiver_port}/messages"
+
+    def launch(self) -> None:
+        from sluice.stack.slack_receiver import messages_file
+
+        argv = [sys.executable, "-m", "sluice.stack.slack_receiver", "--port", str(self.settings.slack_receiver_port)]
+        self.process.start([*argv, "--file", str(messages_file(self.settings))])
+
+    def healthy(self) -> bool:
+        import requests
+
+        return requests.get(self.address(), timeout=2).ok
+
+
+SERVICES: tuple[type[Service], ...] = (Kafka, ObjectStore, Postgres, SlackReceiver)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sluice.settings import Settings
 from sluice.stack import prerequisites
+from sluice.stack.airflow import AIRFLOW_SERVICES
 from sluice.stack.process import StackError, group_members, memory_kib, require_free_ports, wait_until
 from sluice.stack.services import SERVICES, Service
 
@@ -25,7 +26,7 @@ class ServiceStatus:
 
 
 def _services(settings: Settings) -> list[Service]:
-    return [service(settings) for service in SERVICES]
+    return [service(settings) for service in (*SERVICES, *AIRFLOW_SERVICES)]
 
 
 def _probe(service: Service) -> bool:
@@ -64,6 +65,13 @@ def up(settings: Settings) -> list[ServiceStatus]:
         raise StackError(f"`sluice up` runs the local stack; profile {settings.profile!r} uses managed services.")
     prerequisites.java_binary()
     services = _services(settings)
+    for stage in sorted({service.stage for service in services}):
+        _start([service for service in services if service.stage == stage])
+    return status(settings)
+
+
+def _start(services: list[Service]) -> None:
+    """Launch the services that are not running, then wait until each answers."""
     started = []
     for service in services:
         if service.process.pid() is not None:
@@ -80,7 +88,6 @@ def up(settings: Settings) -> list[ServiceStatus]:
                 f"{service.process.log_tail()}"
             )
         service.after_healthy()
-    return status(settings)
 
 
 def down(settings: Settings) -> list[str]:

@@ -1,13 +1,16 @@
-"""Reading back what the ingestion sink wrote: raw-zone rows from S3, dead letters from Kafka."""
+"""Reading back what the ingestion sink wrote (raw-zone rows from S3, dead letters from Kafka), and bad raw rows."""
 
 from __future__ import annotations
 
 import io
+import json
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from kafka import KafkaConsumer, TopicPartition
 
+from ingestion.raw_zone import RAW_SCHEMA
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
 from sluice.topics import commit_group_offsets
@@ -57,3 +60,25 @@ def read_deadletters(settings: Settings, since: dict[TopicPartition, int]) -> li
     finally:
         consumer.close()
     return letters
+
+
+def bad_listings(day: date) -> pa.Table:
+    """Two listings a buggy producer could send if the contract's checks were ever bypassed."""
+    moment = datetime(day.year, day.month, day.day, 5, 30, tzinfo=UTC)
+    values = [
+        {"listing_id": None, "seller_id": 1, "region_id": 1, "category": "books", "title": "x", "price": 1000},
+        {"listing_id": 987654321, "seller_id": 1, "region_id": 1, "category": "books", "title": "y", "price": -5},
+    ]
+    ids = ["bad-null-key", "bad-negative-price"]
+    columns = {
+        "event_id": ids,
+        "event_type": ["listing_created"] * 2,
+        "event_time": [moment] * 2,
+        "value": [json.dumps({"event_id": i, **v}) for i, v in zip(ids, values, strict=True)],
+        "kafka_key": [b"k"] * 2,
+        "kafka_partition": [99] * 2,
+        "kafka_offset": [0, 1],
+        "kafka_timestamp": [moment] * 2,
+        "ingested_at": [moment] * 2,
+    }
+    return pa.table(columns, schema=RAW_SCHEMA)

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
 import pytest
 
 from ingestion.contract import load_contract
-from ingestion.raw_zone import RAW_SCHEMA, to_parquet
+from ingestion.raw_zone import to_parquet
 from ingestion.simulator import Record, SimulationConfig, produce, simulate
 from ingestion.sink import ingest_backlog
 from sluice.marts.build import Builder, GateFailed
 from sluice.marts.project import load_project
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
+from tests.integration.lake_readers import bad_listings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -154,7 +154,7 @@ def test_bad_rows_block_the_partition_keep_the_published_one_and_are_quarantined
     s3, bucket = s3_client(built.settings), built.settings.lake_bucket
     published = _partition(spark, built, "stg_listings", SECOND)
     key = f"raw/marketplace.listings/dt={SECOND}/hr=05/marketplace.listings-p0099-o{0:020d}.parquet"
-    s3.put_object(Bucket=bucket, Key=key, Body=to_parquet(_bad_listings(SECOND)))
+    s3.put_object(Bucket=bucket, Key=key, Body=to_parquet(bad_listings(SECOND)))
     try:
         with pytest.raises(GateFailed) as failure:
             built.builder.build("stg_listings", SECOND)
@@ -166,26 +166,3 @@ def test_bad_rows_block_the_partition_keep_the_published_one_and_are_quarantined
         assert sorted(row.event_id for row in quarantined) == ["bad-negative-price", "bad-null-key"]
     finally:
         s3.delete_object(Bucket=bucket, Key=key)
-
-
-def _bad_listings(day: date) -> pa.Table:
-    """Two listings a buggy producer could send if the contract's checks were ever bypassed."""
-    moment = datetime(day.year, day.month, day.day, 5, 30, tzinfo=UTC)
-    values = [
-        {"listing_id": None, "seller_id": 1, "region_id": 1, "category": "books", "title": "x", "price": 1000},
-        {"listing_id": 987654321, "seller_id": 1, "region_id": 1, "category": "books", "title": "y", "price": -5},
-    ]
-    ids = ["bad-null-key", "bad-negative-price"]
-    columns = {
-        "event_id": ids,
-        "event_type": ["listing_created"] * 2,
-        "event_time": [moment] * 2,
-        "value": [json.dumps({"event_id": i, **v}) for i, v in zip(ids, values, strict=True)],
-        "kafka_key": [b"k"] * 2,
-        "kafka_partition": [99] * 2,
-        "kafka_offset": [0, 1],
-        "kafka_timestamp": [moment] * 2,
-        "ingested_at": [moment] * 2,
-    }
-    return pa.table(columns, schema=RAW_SCHEMA)
-

@@ -1,0 +1,1 @@
+"""Airflow wiring: DAG factories, operators, sensors and alerts. DAG files in dags/ only call these."""

@@ -1,0 +1,116 @@
+"""A small client of Airflow 3's REST API (/api/v2), for the demo, the tests and scripts: trigger a DAG for a date,
+wait for the run, read its task instances, clear tasks. Signs in as the stack's admin user.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+import requests
+
+from sluice.settings import Settings
+from sluice.stack.airflow import ADMIN_USER, admin_password, local_api
+
+FINISHED = {"success", "failed"}
+
+
+class AirflowError(RuntimeError):
+    """The API refused a request, or a run did not end as expected."""
+
+
+class AirflowClient:
+    def __init__(self, settings: Settings, base_url: str | None = None) -> None:
+        self.base_url = (base_url or local_api(settings)).rstrip("/")
+        self._settings = settings
+        self._session = requests.Session()
+
+    def _sign_in(self) -> None:
+        reply = requests.post(
+            f"{self.base_url}/auth/token",
+            json={"username": ADMIN_USER, "password": admin_password(self._settings)},
+            timeout=30,
+        )
+        if not reply.ok:
+            raise AirflowError(
+                f"signing in to {self.base_url} as {ADMIN_USER} failed: {reply.status_code} {reply.text}"
+            )
+        self._session.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if "Authorization" not in self._session.headers:
+            self._sign_in()
+        reply = self._session.request(method, f"{self.base_url}/api/v2{path}", timeout=60, **kwargs)
+        if reply.status_code == 401:  # the token expired: once more with a new one
+            self._sign_in()
+            reply = self._session.request(method, f"{self.base_url}/api/v2{path}", timeout=60, **kwargs)
+        if not reply.ok:
+            raise AirflowError(f"{method} {path}: {reply.status_code} {reply.text[:2000]}")
+        return reply.json() if reply.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict[str, Any]:
+        """The DAG once the DAG processor has parsed it; fails with the import error if it broke."""
+        deadline = time.monotonic() + timeout
+        while True:
+            errors = self.request("GET", "/importErrors")["import_errors"]
+            if errors:
+                raise AirflowError(f"DAG files failed to import: {errors}")
+            try:
+                return dict(self.request("GET", f"/dags/{dag_id}"))
+            except AirflowError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(2)
+
+    def unpause(self, dag_id: str) -> None:
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, ds: date, conf: dict[str, Any] | None = None) -> str:
+        """A manual run that builds the day `ds` (the DAG's `ds` param); `conf` sets other params."""
+        body = {
+            "dag_run_id": f"manual__{ds}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}",
+            "logical_date": None,  # a date can have many manual runs; only scheduled ones own a logical date
+            "conf": {**(conf or {}), "ds": ds.isoformat()},
+        }
+        return str(self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return dict(self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
+
+    def wait(self, dag_id: str, run_id: str, timeout: float, until: set[str] = FINISHED) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (run := self.run(dag_id, run_id))["state"] not in until:
+            if time.monotonic() > deadline:
+                states = {ti["task_id"]: ti["state"] for ti in self.task_instances(dag_id, run_id)}
+                raise AirflowError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f}s: {states}")
+            time.sleep(3)
+        return run
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000"
+        return list(self.request("GET", path)["task_instances"])
+
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str], *, downstream: bool = True) -> list[str]:
+        """Clear tasks of a run (and what depends on them) so the scheduler runs them again."""
+        body = {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": task_ids,
+            "only_failed": False,
+            "include_downstream": downstream,
+            "reset_dag_runs": True,
+        }
+        cleared = self.request("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
+        return [ti["task_id"] for ti in cleared["task_instances"]]
+
+    def timing(self, dag_id: str, run_id: str) -> tuple[float, float]:
+        """(wall seconds of the run, sum of its task instances' run times): their gap is Airflow's overhead."""
+        run = self.run(dag_id, run_id)
+        wall = (_parse(run["end_date"]) - _parse(run["start_date"])).total_seconds()
+        busy = sum(ti["duration"] or 0.0 for ti in self.task_instances(dag_id, run_id))
+        return wall, busy
+
+
+def _parse(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))

@@ -1,0 +1,148 @@
+"""The marts DAG, generated from the marts project's dependency graph (the same graph `sluice marts graph` draws).
+
+One task per model, in dependency order, each building one date: the run's data interval picks it. A model's task
+stages the partition, runs its quality gate and publishes only if the gate passed, so a failed gate fails the task
+and blocks everything downstream of it. Models that read the raw zone wait for its hours to be complete; each
+published model updates an Airflow Asset, so downstream DAGs are data-aware. One Slack summary per successful run;
+failures alert per task (`sluice.orchestration.alerts`).
+
+Execution mode follows `settings.profile`: `local` runs each job on this machine's Spark, `k8s` submits the same
+job as a SparkApplication through the spark-operator.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Asset, BaseOperator, CronDataIntervalTimetable, Param
+from airflow.sdk.exceptions import AirflowFailException
+
+from sluice.marts.project import Model, Project
+from sluice.orchestration import alerts
+from sluice.orchestration.completeness import RawHoursCompleteSensor
+from sluice.orchestration.jobs import DataProblem, SparkJob
+from sluice.settings import Settings
+
+DAG_ID = "sluice_marts"
+OWNER = "data-platform"
+# The partition a run builds: the first day of its data interval, or the `ds` param of a manual run. Manual runs name
+# their date in a param because Airflow allows one run per logical date; a day is re-run by clearing its run.
+DS = "{{ params.ds or data_interval_start | ds }}"
+# A run may build another lake than the deployment's (a test or staging bucket): DAG params, defaults from settings.
+TARGET = {"SLUICE_LAKE_BUCKET": "{{ params.lake_bucket }}", "SLUICE_MARTS_SCHEMA": "{{ params.marts_schema }}"}
+WAIT_TASK = "raw_hours_complete"
+SUMMARY_TASK = "notify_success"
+
+
+def asset_of(model: Model, settings: Settings) -> Asset:
+    return Asset(name=f"sluice.{model.name}", uri=f"s3://{settings.lake_bucket}/{model.layer}/{model.name}")
+
+
+def build_locally(model: str, ds: str, target: dict[str, str]) -> None:
+    """Local mode: the model's Spark job as a process on this machine."""
+    try:
+        SparkJob.build_model(model, ds).run_locally(target)
+    except DataProblem as problem:  # retrying will not fix the data: fail now, alert, wait for a Clear
+        raise AirflowFailException(str(problem)) from None
+
+
+def notify_success(models: list[str], ds: str, target: dict[str, str], **context: Any) -> None:
+    """One Slack summary for the run, from the build records the model tasks left in the lake."""
+    from datetime import date
+
+    from sluice.marts.build import read_build_record
+    from sluice.objectstore import s3_client
+    from sluice.settings import load_settings
+
+    settings = load_settings(lake_bucket=target["SLUICE_LAKE_BUCKET"])
+    s3 = s3_client(settings)
+    records = {name: read_build_record(s3, settings, name, date.fromisoformat(ds)) for name in models}
+    missing = sorted(name for name, record in records.items() if record is None)
+    if missing:  # every model task succeeded, so each must have published: never report a false green
+        raise AirflowFailException(f"no build record in the lake for dt={ds} of: {', '.join(missing)}")
+    run = context["dag_run"]
+    duration = (datetime.now(UTC) - run.start_date).total_seconds()
+    results = [record for record in records.values() if record is not None]
+    alerts.send(alerts.success_message(DAG_ID, run.run_id, ds, duration, results, settings.airflow_url))
+
+
+def model_task(model: Model, settings: Settings) -> BaseOperator:
+    common: dict[str, Any] = {
+        "task_id": model.name,
+        "outlets": [asset_of(model, settings)],
+        "depends_on_past": model.reads_own_past,  # a daily snapshot needs yesterday's partition
+        "doc_md": model.spec.description,
+    }
+    if settings.profile == "k8s":
+        import yaml
+        from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
+
+        manifest = SparkJob.build_model(model.name, DS).spark_application(settings, TARGET)
+        return SparkKubernetesOperator(  # type: ignore[no-any-return]
+            application_file=yaml.safe_dump(manifest, sort_keys=False),
+            namespace=settings.k8s_namespace,
+            get_logs=True,
+            **common,
+        )
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    kwargs = {"model": model.name, "ds": DS, "target": TARGET}
+    return PythonOperator(python_callable=build_locally, op_kwargs=kwargs, **common)
+
+
+def marts_dag(project: Project, settings: Settings) -> DAG:
+    default_args = {
+        "owner": OWNER,
+        "retries": 2,
+        "retry_delay": timedelta(seconds=settings.airflow_retry_delay_seconds),
+        "on_failure_callback": alerts.on_failure,
+        "on_retry_callback": alerts.on_retry,
+    }
+    with DAG(
+        DAG_ID,
+        description=f"{len(project.models)} marts models in dependency order, each gated by its quality checks",
+        # Each run covers one whole day and starts once it is over (Airflow 3's plain cron schedule would give a
+        # run for midnight an empty interval); the sensor then waits for the sink to mark the day's hours.
+        schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=3,
+        default_args=default_args,
+        tags=["sluice", "marts"],
+        params={
+            "ds": Param(None, type=["null", "string"], description="date to build, YYYY-MM-DD (default: the interval)"),
+            "lake_bucket": Param(settings.lake_bucket, type="string", description="bucket of the lake to build"),
+            "marts_schema": Param(settings.marts_schema, type="string", description="catalog schema of the tables"),
+        },
+        doc_md=__doc__,
+    ) as dag:
+        topics = sorted({source.topic for source in project.sources.values()})
+        wait = RawHoursCompleteSensor(
+            task_id=WAIT_TASK,
+            topics=topics,
+            day=DS,
+            bucket=TARGET["SLUICE_LAKE_BUCKET"],
+            wait=timedelta(hours=settings.raw_wait_hours),
+            retries=0,  # its own deadline is the retry loop
+        )
+        tasks: dict[str, BaseOperator] = {}
+        for name, model in project.models.items():  # dependency order: upstream tasks exist already
+            tasks[name] = model_task(model, settings)
+            upstream = [tasks[u] for u in sorted(model.upstream & project.models.keys())]
+            if model.upstream & project.sources.keys():
+                upstream.append(wait)
+            for task in upstream:
+                task >> tasks[name]
+        summary = _summary_task(list(project.models))
+        for task in tasks.values():
+            if not task.downstream_list:  # a failure anywhere reaches the summary through the leaves
+                task >> summary
+    return dag
+
+
+def _summary_task(models: list[str]) -> BaseOperator:
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    kwargs = {"models": models, "ds": DS, "target": TARGET}
+    return PythonOperator(task_id=SUMMARY_TASK, python_callable=notify_success, op_kwargs=kwargs)

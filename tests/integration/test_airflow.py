@@ -1,0 +1,207 @@
+"""The marts DAG in the real Airflow of the local stack: `sluice demo` simulates a day, ingests it and runs the DAG;
+then a mart task fails for real on bad input, alerts, and after the fix a Clear re-runs it to the clean outputs.
+
+Slack is the stack's local stand-in: its messages are read back from its /messages endpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import requests
+
+from ingestion.contract import load_contract
+from ingestion.raw_zone import to_parquet
+from sluice.marts.project import load_project
+from sluice.objectstore import s3_client
+from sluice.orchestration.client import AirflowClient
+from sluice.orchestration.marts_dag import DAG_ID, SUMMARY_TASK
+from sluice.settings import Settings
+from tests.integration.lake_readers import bad_listings, commit_group_at_end
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+SLUICE = str(Path(sys.executable).parent / "sluice")
+RUN_TIMEOUT_S = 2400
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    settings: Settings  # the demo's own bucket, consumer group and schema
+    output: str
+    day: date
+    run_id: str
+
+
+def slack_messages(settings: Settings) -> list[dict[str, Any]]:
+    reply = requests.get(f"http://127.0.0.1:{settings.slack_receiver_port}/messages", timeout=10)
+    reply.raise_for_status()
+    return [message["payload"] for message in reply.json()]
+
+
+@pytest.fixture(scope="module")
+def demo(stack: Settings) -> DemoRun:
+    unique = f"t{uuid.uuid4().hex[:12]}"
+    settings = stack.model_copy(update={"lake_bucket": unique, "ingest_group": unique, "marts_schema": unique})
+    s3_client(settings).create_bucket(Bucket=unique)
+    commit_group_at_end(settings, list(load_contract().topics))  # only this demo's events, not other tests'
+    env = {
+        **os.environ,
+        "SLUICE_LAKE_BUCKET": unique,
+        "SLUICE_INGEST_GROUP": unique,
+        "SLUICE_MARTS_SCHEMA": unique,
+    }
+    result = subprocess.run(
+        [SLUICE, "demo", "--days", "1", "--seed", "11"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=RUN_TIMEOUT_S,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = re.search(r"run (manual__\S+) builds \d+ models for dt=(\S+);", result.stdout)
+    assert run, result.stdout
+    return DemoRun(settings, result.stdout, date.fromisoformat(run.group(2)), run.group(1))
+
+
+def test_demo_streams_a_day_into_the_lake_and_airflow_builds_every_mart(demo: DemoRun) -> None:
+    sent = re.search(r"records to Kafka .* \((\d+) valid, (\d+) producer retries, (\d+) malformed\)", demo.output)
+    landed = re.search(r"ingested (\d+) events .*; (\d+) dead letters", demo.output)
+    assert sent, demo.output
+    assert landed, demo.output
+    valid, retries, malformed = map(int, sent.groups())
+    # The sink keeps producer retries as received (staging deduplicates), and dead-letters exactly the malformed.
+    assert int(landed.group(1)) == valid + retries
+    assert int(landed.group(2)) == malformed > 0
+    models = load_project().models
+    built = dict(re.findall(r"^  (\w+) +(\d+) +\d+$", demo.output, re.MULTILINE))
+    assert sorted(built) == sorted(models), demo.output
+    assert int(built["mart_marketplace_kpis"]) == 1  # one row per day
+    assert int(built["stg_users"]) > 0
+    assert "airflow    http://127.0.0.1:8080" in demo.output
+
+
+def test_the_run_succeeded_with_every_task_and_sent_one_success_summary(demo: DemoRun) -> None:
+    airflow = AirflowClient(demo.settings)
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG_ID, demo.run_id)}
+    assert set(states.values()) == {"success"}, states
+    summaries = [m for m in slack_messages(demo.settings) if demo.run_id in str(m) and "succeeded" in m["text"]]
+    assert len(summaries) == 1, summaries
+    assert summaries[0]["text"] == f":white_check_mark: {DAG_ID} succeeded: 34 marts built for {demo.day}"
+    assert "*Models* 34" in str(summaries[0])
+    assert f":white_check_mark: {DAG_ID} succeeded" in demo.output  # the demo prints what Slack got
+
+
+def _checksums(spark: SparkSession, settings: Settings, day: date) -> dict[str, str]:
+    sums = {}
+    for name in load_project().models:
+        rows = spark.sql(f"select * from {settings.marts_schema}.{name} where dt = '{day}'").collect()
+        sums[name] = hashlib.sha256(repr(sorted(map(tuple, rows), key=repr)).encode()).hexdigest()
+    return sums
+
+
+def test_a_failed_mart_alerts_and_a_clear_after_the_fix_reruns_to_the_clean_outputs(
+    demo: DemoRun, spark: SparkSession
+) -> None:
+    settings, airflow = demo.settings, AirflowClient(demo.settings)
+    clean = _checksums(spark, settings, demo.day)
+    s3 = s3_client(settings)
+    key = f"raw/marketplace.listings/dt={demo.day}/hr=05/marketplace.listings-p0099-o{0:020d}.parquet"
+    s3.put_object(Bucket=settings.lake_bucket, Key=key, Body=to_parquet(bad_listings(demo.day)))
+    seen = len(slack_messages(settings))
+    try:  # the models after stg_listings keep what they built from its published (clean) partition
+        airflow.clear(DAG_ID, demo.run_id, ["stg_listings"], downstream=False)
+        run = airflow.wait(DAG_ID, demo.run_id, timeout=RUN_TIMEOUT_S)
+    finally:
+        s3.delete_object(Bucket=settings.lake_bucket, Key=key)  # the fix: the bad file is gone
+    assert run["state"] == "failed"
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG_ID, demo.run_id)}
+    assert states["stg_listings"] == "failed"
+    assert {state for task, state in states.items() if task != "stg_listings"} == {"success"}
+    (alert,) = [m for m in slack_messages(settings)[seen:] if "stg_listings" in m["text"]]
+    assert alert["text"] == f":rotating_light: {DAG_ID}.stg_listings failed again, no retries left"
+    body = str(alert)
+    assert "not_null(listing_id) 1 row" in body
+    assert "accepted_range(price" in body
+    assert f"/dags/{DAG_ID}/runs/" in body
+    assert _checksums(spark, settings, demo.day)["stg_listings"] == clean["stg_listings"]  # still the clean one
+
+    airflow.clear(DAG_ID, demo.run_id, ["stg_listings"], downstream=False)
+    run = airflow.wait(DAG_ID, demo.run_id, timeout=RUN_TIMEOUT_S)
+    assert run["state"] == "success"
+    assert _checksums(spark, settings, demo.day) == clean
+
+
+CHROMIUM_ARGS = [  # headless on a machine without a network: no background calls home, no sandbox as root
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def test_an_engineer_clears_a_failed_task_in_the_airflow_ui_and_the_run_completes(demo: DemoRun) -> None:
+    """The summary task refuses to report success when a model's build record is missing; once it is back, a real
+    browser finds the failed task instance in the UI and clears it."""
+    from playwright.sync_api import sync_playwright
+
+    from sluice.marts.build import build_record_key
+    from sluice.stack.airflow import admin_password
+
+    settings, airflow = demo.settings, AirflowClient(demo.settings)
+    s3, key = s3_client(settings), build_record_key("mart_gmv_daily", demo.day)
+    record = s3.get_object(Bucket=settings.lake_bucket, Key=key)["Body"].read()
+    s3.delete_object(Bucket=settings.lake_bucket, Key=key)
+    try:
+        airflow.clear(DAG_ID, demo.run_id, [SUMMARY_TASK])
+        assert airflow.wait(DAG_ID, demo.run_id, timeout=600)["state"] == "failed"
+    finally:
+        s3.put_object(Bucket=settings.lake_bucket, Key=key, Body=record)
+    seen = len(slack_messages(settings))
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(airflow.base_url, wait_until="networkidle")
+            page.get_by_label("Username").fill("admin")
+            page.get_by_label("Password").fill(admin_password(settings))
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_load_state("networkidle")
+            page.goto(f"{airflow.base_url}/dags/{DAG_ID}/runs/{demo.run_id}", wait_until="networkidle")
+            page.get_by_role("link", name=SUMMARY_TASK).first.click()  # the failed task, in the run's grid
+            page.wait_for_url(f"**/tasks/{SUMMARY_TASK}**")
+            page.get_by_role("button", name="Press shift+c to clear").click()
+            dialog = page.get_by_role("dialog")
+            dialog.get_by_text(SUMMARY_TASK).first.wait_for()
+            page.screenshot(path=str(ARTIFACTS / "airflow-clear-failed-task.png"))
+            dialog.get_by_role("button", name="Confirm").click()
+            dialog.wait_for(state="hidden")
+        finally:
+            browser.close()
+
+    run = airflow.wait(DAG_ID, demo.run_id, timeout=600)
+    assert run["state"] == "success"
+    states = {ti["task_id"]: ti for ti in airflow.task_instances(DAG_ID, demo.run_id)}
+    assert states[SUMMARY_TASK]["state"] == "success"
+    assert states[SUMMARY_TASK]["try_number"] >= 3  # the clean run, the failure, the clear from the UI
+    summaries = [m for m in slack_messages(settings)[seen:] if "succeeded" in m["text"]]
+    assert len(summaries) == 1
