@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 SLUICE = str(Path(sys.executable).parent / "sluice")
 RUN_TIMEOUT_S = 2400
+pytestmark = pytest.mark.timeout(RUN_TIMEOUT_S + 600)  # a whole DAG run of Spark jobs on 2 cores
 
 
 @dataclass(frozen=True)
