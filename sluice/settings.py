@@ -115,8 +115,7 @@ class Settings(BaseSettings):
                 if getattr(self, name) is None:
                     object.__setattr__(self, name, SecretStr(value))
             return self
-        required = ("kafka_bootstrap", "s3_endpoint", "airflow_ui_url", "airflow_admin_password", *_LOCAL_SECRETS)
-        missing = [name for name in required if getattr(self, name) is None]
+        missing = [name for name in ("kafka_bootstrap", "s3_endpoint", *_LOCAL_SECRETS) if getattr(self, name) is None]
         if missing:
             names = ", ".join(ENV_PREFIX + name.upper() for name in missing)
             raise MissingSettingError(
@@ -153,7 +152,8 @@ class Settings(BaseSettings):
     @property
     def airflow_url(self) -> str:
         """The Airflow UI and REST API, as users reach it (links in alerts)."""
-        assert self.airflow_ui_url is not None
+        if self.airflow_ui_url is None:  # only Airflow's own components need it, so it is checked here
+            raise MissingSettingError(f"profile {self.profile!r} needs {ENV_PREFIX}AIRFLOW_UI_URL (the UI address)")
         return self.airflow_ui_url.rstrip("/")
 
     def postgres_dsn(self, database: str | None = None) -> str:

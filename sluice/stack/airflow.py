@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from sluice.settings import REPO_ROOT, Settings
+from sluice.settings import REPO_ROOT, MissingSettingError, Settings
 from sluice.stack.process import StackError
 from sluice.stack.services import Service
 
@@ -42,6 +42,8 @@ def admin_password(settings: Settings) -> str:
     """The UI's admin password: the setting when given; locally, generated on first start and kept."""
     if settings.airflow_admin_password is not None:
         return settings.airflow_admin_password.get_secret_value()
+    if settings.profile != "local":
+        raise MissingSettingError(f"profile {settings.profile!r} needs SLUICE_AIRFLOW_ADMIN_PASSWORD (no default)")
     return _state_secret(settings, "admin-password")
 
 

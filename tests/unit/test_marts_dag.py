@@ -86,7 +86,8 @@ def test_k8s_mode_submits_spark_applications_that_match_the_operators_schema(k8s
     task = dag.get_task("mart_gmv_daily")
     assert isinstance(task, SparkKubernetesOperator)
     interval = datetime(2026, 11, 19, tzinfo=UTC)
-    rendered = task.render_template(task.application_file, {"data_interval_start": interval})
+    params = {"ds": None, "lake_bucket": "lake", "marts_schema": "sluice"}
+    rendered = task.render_template(task.application_file, {"data_interval_start": interval, "params": params})
     manifest = yaml.safe_load(rendered)
     jsonschema.validate(manifest, schema)
     assert manifest["spec"]["arguments"] == ["mart_gmv_daily", "--date", "2026-11-19"]
@@ -94,6 +95,7 @@ def test_k8s_mode_submits_spark_applications_that_match_the_operators_schema(k8s
     assert manifest["spec"]["image"] == k8s_settings.spark_image
     assert manifest["spec"]["restartPolicy"] == {"type": "Never"}
     assert manifest["metadata"]["namespace"] == "sluice"
+    assert manifest["spec"]["driver"]["envVars"] == {"SLUICE_LAKE_BUCKET": "lake", "SLUICE_MARTS_SCHEMA": "sluice"}
 
 
 def test_a_manifest_with_a_wrong_field_is_refused_by_the_schema(k8s_settings: Settings) -> None:
@@ -106,7 +108,15 @@ def test_a_manifest_with_a_wrong_field_is_refused_by_the_schema(k8s_settings: Se
         jsonschema.validate(manifest, schema)
 
 
-def test_the_run_after_midnight_builds_the_day_that_just_ended() -> None:
+def test_a_scheduled_run_builds_its_whole_day_and_a_manual_one_the_date_it_names() -> None:
+    from airflow.sdk import CronDataIntervalTimetable
+
     dag = marts_dag(load_project(), load_settings())
-    interval = dag.timetable.infer_manual_data_interval(run_after=datetime(2026, 11, 21, 0, 0, tzinfo=UTC))
-    assert (interval.start, interval.end) == (datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+    # Data intervals, not plain cron triggers: the run at midnight covers the day that just ended.
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("0 0 * * *", "UTC")
+    task = dag.get_task("stg_users")
+    scheduled = {"params": {"ds": None}, "data_interval_start": datetime(2026, 11, 20, tzinfo=UTC)}
+    manual = {"params": {"ds": "2026-11-18"}, "data_interval_start": None}
+    assert task.render_template(task.op_kwargs["ds"], scheduled) == "2026-11-20"  # type: ignore[attr-defined]
+    assert task.render_template(task.op_kwargs["ds"], manual) == "2026-11-18"  # type: ignore[attr-defined]

@@ -52,6 +52,20 @@ def test_secrets_stay_out_of_repr() -> None:
     assert settings.secret("s3_secret_key") == "do-not-print-me"
 
 
+def test_outside_local_airflow_settings_are_required_where_they_are_used() -> None:
+    from sluice.settings import MissingSettingError
+    from sluice.stack.airflow import admin_password
+
+    settings = load_settings(
+        profile="k8s", kafka_bootstrap="k:9092", s3_endpoint="https://s3", s3_access_key="a", s3_secret_key="s",
+        postgres_password="p",
+    )  # fmt: skip
+    with pytest.raises(MissingSettingError, match="SLUICE_AIRFLOW_UI_URL"):
+        _ = settings.airflow_url
+    with pytest.raises(MissingSettingError, match="SLUICE_AIRFLOW_ADMIN_PASSWORD"):
+        admin_password(settings)
+
+
 def test_unknown_profile_is_rejected() -> None:
     with pytest.raises(ValidationError, match="profile"):
         load_settings(profile="staging")
