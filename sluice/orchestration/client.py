@@ -14,6 +14,7 @@ from sluice.settings import Settings
 from sluice.stack.airflow import ADMIN_USER, admin_password, local_api
 
 FINISHED = {"success", "failed"}
+TASK_ENDED = {"success", "failed", "upstream_failed", "skipped"}
 
 
 class AirflowError(RuntimeError):
@@ -91,8 +92,10 @@ class AirflowClient:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000"
         return list(self.request("GET", path)["task_instances"])
 
-    def clear(self, dag_id: str, run_id: str, task_ids: list[str], *, downstream: bool = True) -> list[str]:
-        """Clear tasks of a run (and what depends on them) so the scheduler runs them again."""
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str], *, downstream: bool = True) -> dict[str, int]:
+        """Clear tasks of a run (and what depends on them) so the scheduler runs them again. Returns each named
+        task's try number before, for `wait_cleared`."""
+        tries = {ti["task_id"]: ti["try_number"] for ti in self.task_instances(dag_id, run_id)}
         body = {
             "dry_run": False,
             "dag_run_id": run_id,
@@ -101,8 +104,20 @@ class AirflowClient:
             "include_downstream": downstream,
             "reset_dag_runs": True,
         }
-        cleared = self.request("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
-        return [ti["task_id"] for ti in cleared["task_instances"]]
+        self.request("POST", f"/dags/{dag_id}/clearTaskInstances", json=body)
+        return {task: tries[task] for task in task_ids}
+
+    def wait_cleared(self, dag_id: str, run_id: str, tries_before: dict[str, int], timeout: float) -> dict[str, Any]:
+        """Wait until each cleared task has run again to an end, then until the run has ended; returns the run.
+        (The run's own state alone can still read as before the clear.)"""
+        deadline = time.monotonic() + timeout
+        while True:
+            now = {ti["task_id"]: ti for ti in self.task_instances(dag_id, run_id)}
+            if all(now[t]["try_number"] > n and now[t]["state"] in TASK_ENDED for t, n in tries_before.items()):
+                return self.wait(dag_id, run_id, timeout=max(deadline - time.monotonic(), 60))
+            if time.monotonic() > deadline:
+                raise AirflowError(f"{dag_id} run {run_id}: {sorted(tries_before)} did not run again in {timeout:.0f}s")
+            time.sleep(3)
 
     def timing(self, dag_id: str, run_id: str) -> tuple[float, float]:
         """(wall seconds of the run, sum of its task instances' run times): their gap is Airflow's overhead."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -108,6 +109,7 @@ def test_the_run_succeeded_with_every_task_and_sent_one_success_summary(demo: De
 def _checksums(spark: SparkSession, settings: Settings, day: date) -> dict[str, str]:
     sums = {}
     for name in load_project().models:
+        spark.catalog.refreshTable(f"{settings.marts_schema}.{name}")  # Airflow's jobs rewrote files meanwhile
         rows = spark.sql(f"select * from {settings.marts_schema}.{name} where dt = '{day}'").collect()
         sums[name] = hashlib.sha256(repr(sorted(map(tuple, rows), key=repr)).encode()).hexdigest()
     return sums
@@ -123,11 +125,12 @@ def test_a_failed_mart_alerts_and_a_clear_after_the_fix_reruns_to_the_clean_outp
     s3.put_object(Bucket=settings.lake_bucket, Key=key, Body=to_parquet(bad_listings(demo.day)))
     seen = len(slack_messages(settings))
     try:  # the models after stg_listings keep what they built from its published (clean) partition
-        airflow.clear(DAG_ID, demo.run_id, ["stg_listings"], downstream=False)
-        run = airflow.wait(DAG_ID, demo.run_id, timeout=RUN_TIMEOUT_S)
+        tries = airflow.clear(DAG_ID, demo.run_id, ["stg_listings"], downstream=False)
+        run = airflow.wait_cleared(DAG_ID, demo.run_id, tries, timeout=RUN_TIMEOUT_S)
     finally:
         s3.delete_object(Bucket=settings.lake_bucket, Key=key)  # the fix: the bad file is gone
-    assert run["state"] == "failed"
+    # The run's own state follows its leaf tasks, which keep their success; the task tells.
+    assert run["state"] == "success"
     states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG_ID, demo.run_id)}
     assert states["stg_listings"] == "failed"
     assert {state for task, state in states.items() if task != "stg_listings"} == {"success"}
@@ -139,9 +142,11 @@ def test_a_failed_mart_alerts_and_a_clear_after_the_fix_reruns_to_the_clean_outp
     assert f"/dags/{DAG_ID}/runs/" in body
     assert _checksums(spark, settings, demo.day)["stg_listings"] == clean["stg_listings"]  # still the clean one
 
-    airflow.clear(DAG_ID, demo.run_id, ["stg_listings"], downstream=False)
-    run = airflow.wait(DAG_ID, demo.run_id, timeout=RUN_TIMEOUT_S)
+    tries = airflow.clear(DAG_ID, demo.run_id, ["stg_listings"], downstream=False)
+    run = airflow.wait_cleared(DAG_ID, demo.run_id, tries, timeout=RUN_TIMEOUT_S)
     assert run["state"] == "success"
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG_ID, demo.run_id)}
+    assert set(states.values()) == {"success"}
     assert _checksums(spark, settings, demo.day) == clean
 
 
@@ -161,7 +166,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 def test_an_engineer_clears_a_failed_task_in_the_airflow_ui_and_the_run_completes(demo: DemoRun) -> None:
     """The summary task refuses to report success when a model's build record is missing; once it is back, a real
     browser finds the failed task instance in the UI and clears it."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     from sluice.marts.build import build_record_key
     from sluice.stack.airflow import admin_password
@@ -171,8 +176,8 @@ def test_an_engineer_clears_a_failed_task_in_the_airflow_ui_and_the_run_complete
     record = s3.get_object(Bucket=settings.lake_bucket, Key=key)["Body"].read()
     s3.delete_object(Bucket=settings.lake_bucket, Key=key)
     try:
-        airflow.clear(DAG_ID, demo.run_id, [SUMMARY_TASK])
-        assert airflow.wait(DAG_ID, demo.run_id, timeout=600)["state"] == "failed"
+        tries = airflow.clear(DAG_ID, demo.run_id, [SUMMARY_TASK])
+        assert airflow.wait_cleared(DAG_ID, demo.run_id, tries, timeout=600)["state"] == "failed"
     finally:
         s3.put_object(Bucket=settings.lake_bucket, Key=key, Body=record)
     seen = len(slack_messages(settings))
@@ -188,21 +193,21 @@ def test_an_engineer_clears_a_failed_task_in_the_airflow_ui_and_the_run_complete
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_load_state("networkidle")
             page.goto(f"{airflow.base_url}/dags/{DAG_ID}/runs/{demo.run_id}", wait_until="networkidle")
-            page.get_by_role("link", name=SUMMARY_TASK).first.click()  # the failed task, in the run's grid
-            page.wait_for_url(f"**/tasks/{SUMMARY_TASK}**")
+            failed = page.get_by_role("row").filter(has_text=SUMMARY_TASK)  # the run's task instance table
+            expect(failed).to_contain_text("Failed")
+            task_page = failed.get_by_role("link", name=SUMMARY_TASK).get_attribute("href")
+            assert task_page is not None
+            page.goto(urljoin(f"{airflow.base_url}/", task_page), wait_until="networkidle")
             page.get_by_role("button", name="Press shift+c to clear").click()
             dialog = page.get_by_role("dialog")
-            dialog.get_by_text(SUMMARY_TASK).first.wait_for()
+            expect(dialog).to_contain_text(f"Clear Task Instance: {SUMMARY_TASK}")
             page.screenshot(path=str(ARTIFACTS / "airflow-clear-failed-task.png"))
             dialog.get_by_role("button", name="Confirm").click()
             dialog.wait_for(state="hidden")
         finally:
             browser.close()
 
-    run = airflow.wait(DAG_ID, demo.run_id, timeout=600)
-    assert run["state"] == "success"
-    states = {ti["task_id"]: ti for ti in airflow.task_instances(DAG_ID, demo.run_id)}
-    assert states[SUMMARY_TASK]["state"] == "success"
-    assert states[SUMMARY_TASK]["try_number"] >= 3  # the clean run, the failure, the clear from the UI
+    run = airflow.wait_cleared(DAG_ID, demo.run_id, {SUMMARY_TASK: tries[SUMMARY_TASK] + 1}, timeout=600)
+    assert run["state"] == "success"  # the summary task ran a third time, cleared from the UI, and succeeded
     summaries = [m for m in slack_messages(settings)[seen:] if "succeeded" in m["text"]]
     assert len(summaries) == 1

@@ -37,6 +37,8 @@ def other_stack(settings: Settings, unique: str) -> Iterator[Settings]:
         kafka_controller_port=_free_port(),
         s3_port=_free_s3_port(),
         postgres_port=_free_port(),
+        slack_receiver_port=_free_port(),
+        airflow_port=_free_port(),
         kafka_heap="512m",
     )
     yield other
@@ -62,6 +64,11 @@ def test_up_status_down_leave_no_process_behind(other_stack: Settings) -> None:
         "kafka": "healthy",
         "s3": "healthy",
         "postgres": "healthy",
+        "slack": "healthy",
+        "airflow-api": "healthy",
+        "airflow-scheduler": "healthy",
+        "airflow-dags": "healthy",
+        "airflow-trigger": "healthy",
         "spark": "ready",
     }
     assert all(row.rss_mib > 0 for name, row in started.items() if name != "spark")
@@ -69,8 +76,17 @@ def test_up_status_down_leave_no_process_behind(other_stack: Settings) -> None:
     again = {row.name: row.pid for row in up(other_stack)}
     assert again == {name: row.pid for name, row in started.items()}, "a second `up` must not restart anything"
 
-    assert sorted(down(other_stack)) == ["kafka", "postgres", "s3"]
-    assert [row.state for row in status(other_stack)] == ["stopped", "stopped", "stopped", "ready"]
+    assert sorted(down(other_stack)) == [
+        "airflow-api",
+        "airflow-dags",
+        "airflow-scheduler",
+        "airflow-trigger",
+        "kafka",
+        "postgres",
+        "s3",
+        "slack",
+    ]
+    assert [row.state for row in status(other_stack)] == [*["stopped"] * 8, "ready"]
     for row in started.values():
         if row.pid is not None:
             assert group_members(row.pid) == [], f"{row.name} left processes behind"
