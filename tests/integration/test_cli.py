@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 from sluice.settings import Settings
+from tests.integration.expected_stack import HEALTHY_STACK
 
 SLUICE = str(Path(sys.executable).parent / "sluice")
 
@@ -11,17 +12,7 @@ def test_status_reports_every_service_healthy(stack: Settings) -> None:
     result = subprocess.run([SLUICE, "status"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     states = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
-    assert states == {
-        "kafka": "healthy",
-        "s3": "healthy",
-        "postgres": "healthy",
-        "slack": "healthy",
-        "airflow-api": "healthy",
-        "airflow-scheduler": "healthy",
-        "airflow-dags": "healthy",
-        "airflow-trigger": "healthy",
-        "spark": "ready",
-    }
+    assert states == HEALTHY_STACK
 
 
 def test_up_on_a_running_stack_changes_nothing(stack: Settings) -> None:

@@ -10,6 +10,7 @@ import pytest
 from sluice.settings import Settings, load_settings
 from sluice.stack import StackError, down, status, up
 from sluice.stack.process import group_members, port_is_free
+from tests.integration.expected_stack import HEALTHY_STACK
 
 
 def _free_port() -> int:
@@ -60,17 +61,7 @@ def _processes_under(home: Path) -> list[str]:
 
 def test_up_status_down_leave_no_process_behind(other_stack: Settings) -> None:
     started = {row.name: row for row in up(other_stack)}
-    assert {name: row.state for name, row in started.items()} == {
-        "kafka": "healthy",
-        "s3": "healthy",
-        "postgres": "healthy",
-        "slack": "healthy",
-        "airflow-api": "healthy",
-        "airflow-scheduler": "healthy",
-        "airflow-dags": "healthy",
-        "airflow-trigger": "healthy",
-        "spark": "ready",
-    }
+    assert {name: row.state for name, row in started.items()} == HEALTHY_STACK
     assert all(row.rss_mib > 0 for name, row in started.items() if name != "spark")
 
     again = {row.name: row.pid for row in up(other_stack)}
