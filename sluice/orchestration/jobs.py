@@ -40,9 +40,9 @@ class SparkJob:
     def build_model(cls, model: str, ds: str) -> SparkJob:
         return cls(f"build-{model.replace('_', '-')}", "spark_jobs.build_model", (model, "--date", ds))
 
-    def run_locally(self, env: dict[str, str] | None = None) -> str:
-        """Run the job to its end, streaming its output to this task's log; returns the output's last line.
-        `env` adds settings (SLUICE_*) to the job's environment."""
+    def run_locally(self, env: dict[str, str] | None = None) -> None:
+        """Run the job to its end, streaming its output to this task's log; `env` adds settings (SLUICE_*) to the
+        job's environment."""
         argv = [sys.executable, "-m", self.module, *self.arguments]
         print(f"running: {' '.join(argv)} with {env or {}}", flush=True)
         tail: deque[str] = deque(maxlen=OUTPUT_LINES)
@@ -65,7 +65,6 @@ class SparkJob:
             raise DataProblem(f"{self.name} refused its data (exit 1), nothing was published:\n{output}")
         if process.returncode != 0:
             raise JobFailed(f"{self.name} failed with exit code {process.returncode}:\n{output}")
-        return tail[-1] if tail else ""
 
     def spark_application(self, settings: Settings, env: dict[str, str] | None = None) -> dict[str, Any]:
         """The SparkApplication (sparkoperator.k8s.io/v1beta2) that runs this job on Kubernetes.
