@@ -146,13 +146,16 @@ class Kafka(Service):
         self.process.start(self._java("kafka.Kafka", str(config)))
 
     def healthy(self) -> bool:
+        """Ready when it can coordinate consumer groups, not just when it answers: a new broker creates its offsets
+        topic on the first group lookup, and answers CoordinatorNotAvailable until that topic has leaders."""
         from kafka import KafkaAdminClient
 
         admin = KafkaAdminClient(
             bootstrap_servers=self.settings.kafka_servers, client_id="sluice-health", request_timeout_ms=5000
         )
         try:
-            return bool(admin.describe_cluster()["brokers"])
+            admin.list_group_offsets("sluice-stack-health")
+            return True
         finally:
             admin.close()
 

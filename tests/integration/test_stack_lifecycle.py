@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ingestion.status import group_lag
 from sluice.settings import Settings, load_settings
 from sluice.stack import StackError, down, status, up
 from sluice.stack.process import group_members, port_is_free
@@ -63,6 +64,8 @@ def test_up_status_down_leave_no_process_behind(other_stack: Settings) -> None:
     started = {row.name: row for row in up(other_stack)}
     assert {name: row.state for name, row in started.items()} == HEALTHY_STACK
     assert all(row.rss_mib > 0 for name, row in started.items() if name != "spark")
+    # A new broker's first consumer-group lookup used to fail with CoordinatorNotAvailable right after `up`.
+    assert group_lag(other_stack, []) == {}
 
     again = {row.name: row.pid for row in up(other_stack)}
     assert again == {name: row.pid for name, row in started.items()}, "a second `up` must not restart anything"
