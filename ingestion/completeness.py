@@ -234,11 +234,16 @@ class Completeness:
     def _write_marker(self, topic: str, hour: datetime, watermark: datetime | None) -> None:
         prefix = marker_key(topic, hour).rsplit("/", 1)[0] + "/"
         listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])
+        previous = self._get(marker_key(topic, hour))
+        # A compacted object keeps the list of the objects it replaced (ingestion/compaction.py); one of those still
+        # here is left over from an interrupted compaction, which deletes it next time, and holds no rows of its own.
+        lineage = {o["key"]: o["compacted_from"] for o in (previous or {}).get("objects", []) if "compacted_from" in o}
+        replaced = {old["key"] for objects in lineage.values() for old in objects}
         objects = []
         for item in listed:
-            if item["Key"].endswith(".parquet"):
-                objects.append({"key": item["Key"], "bytes": item["Size"], **self._object_facts(item["Key"])})
-        previous = self._get(marker_key(topic, hour))
+            if item["Key"].endswith(".parquet") and item["Key"] not in replaced:
+                facts = {"key": item["Key"], "bytes": item["Size"], **self._object_facts(item["Key"])}
+                objects.append({**facts, "compacted_from": lineage[item["Key"]]} if item["Key"] in lineage else facts)
         self._put(
             marker_key(topic, hour),
             {

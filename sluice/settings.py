@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     health_max_dead_letters_per_hour: int = 1_000
     health_max_marker_delay_hours: float = 3.0  # an hour this long over without its completeness marker
 
+    # Maintenance (the daily maintenance DAG): raw-zone compaction and retention.
+    raw_compact_after_days: int = 1  # a day's raw hours become one object each once this many days have passed
+    raw_retention_days: int = 400  # raw days kept: the batch track rebuilds marts from them (a year and a bit)
+    quarantine_retention_days: int = 30  # rows refused by quality gates, kept for investigation
+
     # Kubernetes (profile k8s): where the marts' SparkApplications run (kubeflow spark-operator).
     k8s_namespace: str = "sluice"
     k8s_settings_config_map: str = "sluice-settings"  # SLUICE_* settings for jobs, from the Helm chart

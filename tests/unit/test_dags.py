@@ -25,12 +25,12 @@ def dagbag():  # type: ignore[no-untyped-def]
 
 
 def test_there_are_dag_files() -> None:
-    assert [f.name for f in DAG_FILES] == ["sluice_ingestion_health.py", "sluice_marts.py"]
+    assert [f.name for f in DAG_FILES] == ["sluice_ingestion_health.py", "sluice_maintenance.py", "sluice_marts.py"]
 
 
 def test_every_dag_file_imports_without_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"sluice_marts", "sluice_ingestion_health"}
+    assert set(dagbag.dag_ids) == {"sluice_marts", "sluice_ingestion_health", "sluice_maintenance"}
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)

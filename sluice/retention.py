@@ -1,0 +1,48 @@
+"""Retention: whole date partitions (`dt=YYYY-MM-DD/` folders) older than a cutoff are deleted from the lake.
+
+Works on any prefix whose date folders sit at some depth below it: `raw/<topic>/dt=…/hr=…/`,
+`quarantine/<model>/dt=…/<run>/`. A raw day's completeness markers go first, so a day caught half-deleted reads as
+incomplete and no build uses what is left of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+from sluice.objectstore import S3Client
+
+MARKER_NAME = "_COMPLETE.json"
+
+
+def dated_folders(s3: S3Client, bucket: str, prefix: str) -> Iterator[tuple[date, str]]:
+    """Every `dt=` folder under `prefix` with its date, found level by level (never listing the files inside)."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        for common in page.get("CommonPrefixes", []):
+            folder = common["Prefix"]
+            name = folder.removeprefix(prefix).rstrip("/")
+            if name.startswith("dt="):
+                yield date.fromisoformat(name.removeprefix("dt=")), folder
+            else:
+                yield from dated_folders(s3, bucket, folder)
+
+
+def expire(s3: S3Client, bucket: str, prefix: str, before: date) -> list[str]:
+    """Delete the date folders under `prefix` dated before `before`; returns them."""
+    expired = sorted(folder for day, folder in dated_folders(s3, bucket, prefix) if day < before)
+    for folder in expired:
+        keys = [
+            item["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
+            for item in page.get("Contents", [])
+        ]
+        markers = [key for key in keys if key.endswith(MARKER_NAME)]
+        _delete(s3, bucket, markers)  # a request of its own: S3 deletes one request's keys in no set order
+        _delete(s3, bucket, [key for key in keys if not key.endswith(MARKER_NAME)])
+    return expired
+
+
+def _delete(s3: S3Client, bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": batch})
