@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 TESTS = Path(__file__).parent
+# Tests kill tasks and wait for Airflow's retry: seconds, not the default five minutes (read by a stack tests start).
+os.environ.setdefault("SLUICE_AIRFLOW_RETRY_DELAY_SECONDS", "20")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,10 +8,13 @@ or delays the task it reports on beyond its short timeout.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -155,13 +158,33 @@ def success_message(dag_id: str, run_id: str, interval: str, duration_s: float, 
 
 def on_failure(context: Mapping[str, Any]) -> None:
     """Task callback: the task failed for good (its last try)."""
-    from sluice.settings import load_settings
-
-    send(failure_message(TaskFailure.from_context(context, load_settings().airflow_url, will_retry=False)))
+    _alert(context, will_retry=False)
 
 
 def on_retry(context: Mapping[str, Any]) -> None:
     """Task callback: the task failed and Airflow will try again."""
+    _alert(context, will_retry=True)
+
+
+def _alert(context: Mapping[str, Any], will_retry: bool) -> None:
     from sluice.settings import load_settings
 
-    send(failure_message(TaskFailure.from_context(context, load_settings().airflow_url, will_retry=True)))
+    if context.get("exception") is None and not _first_report(context, will_retry):
+        return
+    send(failure_message(TaskFailure.from_context(context, load_settings().airflow_url, will_retry)))
+
+
+def _first_report(context: Mapping[str, Any], will_retry: bool) -> bool:
+    """For a task killed from outside, the DAG processor runs the callback, and may be asked twice for one try (by
+    the heartbeat timeout and by the executor's report of the lost worker): only the first alerts. These callbacks
+    all run in the DAG processor, so a file there is a shared enough memory."""
+    ti = context["ti"]
+    sent = Path(os.environ.get("AIRFLOW_HOME", tempfile.gettempdir())) / "alerts-sent"
+    sent.mkdir(parents=True, exist_ok=True)
+    name = f"{ti.dag_id}.{ti.task_id}.{context['dag_run'].run_id}.{ti.try_number}.{'retry' if will_retry else 'fail'}"
+    try:
+        os.close(os.open(sent / name.replace(os.sep, "_"), os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        log.info("%s was alerted already", name)
+        return False
+    return True

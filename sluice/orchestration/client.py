@@ -1,5 +1,5 @@
 """A small client of Airflow 3's REST API (/api/v2), for the demo, the tests and scripts: trigger a DAG for a date,
-wait for the run, read its task instances, clear tasks. Signs in as the stack's admin user.
+wait for the run, read its task instances, clear tasks, backfill. Signs in as the stack's admin user.
 """
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -75,6 +76,32 @@ class AirflowClient:
             "conf": {**(conf or {}), "ds": ds.isoformat()},
         }
         return str(self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
+
+    def backfill(self, dag_id: str, first: date, last: date, conf: dict[str, Any] | None = None) -> int:
+        """Create runs for the DAG's scheduled intervals from `first` to `last`, one at a time, re-running dates that
+        have run before (as `airflow backfill create --reprocess-behavior completed` does); returns its id."""
+        body = {
+            "dag_id": dag_id,
+            "from_date": f"{first}T00:00:00Z",
+            "to_date": f"{last}T00:00:00Z",
+            "dag_run_conf": conf or {},
+            "max_active_runs": 1,
+            "reprocess_behavior": "completed",
+        }
+        return int(self.request("POST", "/backfills", json=body)["id"])
+
+    def wait_backfill(self, backfill_id: int, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (backfill := self.request("GET", f"/backfills/{backfill_id}"))["completed_at"] is None:
+            if time.monotonic() > deadline:
+                raise AirflowError(f"backfill {backfill_id} of {backfill['dag_id']} not complete after {timeout:.0f}s")
+            time.sleep(3)
+        return dict(backfill)
+
+    def runs(self, dag_id: str, conf_contains: str) -> list[dict[str, Any]]:
+        """The DAG's runs whose conf contains the text (a test's own bucket, say), oldest first."""
+        path = f"/dags/{dag_id}/dagRuns?limit=1000&order_by=run_after&conf_contains={quote(conf_contains)}"
+        return list(self.request("GET", path)["dag_runs"])
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return dict(self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))

@@ -7,13 +7,16 @@ Slack is the stack's local stand-in: its messages are read back from its /messag
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -211,3 +214,77 @@ def test_an_engineer_clears_a_failed_task_in_the_airflow_ui_and_the_run_complete
     assert run["state"] == "success"  # the summary task ran a third time, cleared from the UI, and succeeded
     summaries = [m for m in slack_messages(settings)[seen:] if "succeeded" in m["text"]]
     assert len(summaries) == 1
+
+
+def test_the_maintenance_dag_compacts_the_day_and_the_marts_rebuild_from_it_unchanged(
+    demo: DemoRun, spark: SparkSession
+) -> None:
+    from sluice.orchestration.maintenance_dag import DAG_ID as MAINTENANCE
+
+    settings, airflow = demo.settings, AirflowClient(demo.settings)
+    s3, topics = s3_client(settings), sorted(load_contract().topics)
+    clean = _checksums(spark, settings, demo.day)
+    before = _raw_hours(s3, settings.lake_bucket, topics, demo.day)
+    assert max(len(keys) for keys, _ in before.values()) > 1  # the sink left several objects in some hours
+
+    airflow.wait_for_dag(MAINTENANCE)
+    airflow.unpause(MAINTENANCE)
+    run_id = airflow.trigger(MAINTENANCE, demo.day + timedelta(days=1), {"lake_bucket": settings.lake_bucket})
+    assert airflow.wait(MAINTENANCE, run_id, timeout=600)["state"] == "success"
+
+    after = _raw_hours(s3, settings.lake_bucket, topics, demo.day)
+    assert after.keys() == before.keys()
+    for hour, (keys, rows) in after.items():
+        assert len(keys) == 1, f"{hour} still holds {keys}"
+        assert rows == before[hour][1], hour  # every marker counts the rows it counted before
+    tries = airflow.clear(DAG_ID, demo.run_id, ["stg_listings", "stg_users"], downstream=False)
+    assert airflow.wait_cleared(DAG_ID, demo.run_id, tries, timeout=RUN_TIMEOUT_S)["state"] == "success"
+    assert _checksums(spark, settings, demo.day) == clean
+
+
+def _raw_hours(s3: Any, bucket: str, topics: list[str], day: date) -> dict[str, tuple[list[str], int]]:
+    """Per marked hour of `day`: its Parquet objects, and the rows its completeness marker counts."""
+    hours = {}
+    for topic in topics:
+        for hour in range(24):
+            folder = f"raw/{topic}/dt={day}/hr={hour:02d}/"
+            listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=folder).get("Contents", [])]
+            if f"{folder}_COMPLETE.json" in listed:
+                marker = json.loads(s3.get_object(Bucket=bucket, Key=f"{folder}_COMPLETE.json")["Body"].read())
+                hours[folder] = ([key for key in listed if key.endswith(".parquet")], marker["rows"])
+    return hours
+
+
+def test_a_task_killed_with_its_worker_alerts_once_and_its_retry_rebuilds_the_same_output(
+    demo: DemoRun, spark: SparkSession
+) -> None:
+    """SIGKILL to the task's process group and to the worker supervising it, as when a node dies: no callback can
+    run in the task, so Airflow's heartbeat timeout has the DAG processor run it."""
+    settings, airflow = demo.settings, AirflowClient(demo.settings)
+    clean = _checksums(spark, settings, demo.day)
+    seen = len(slack_messages(settings))
+    tries = airflow.clear(DAG_ID, demo.run_id, ["stg_users"], downstream=False)
+    task_pid = _running_pid(airflow, demo.run_id, "stg_users")
+    worker = int(Path(f"/proc/{task_pid}/stat").read_text().rsplit(")", 1)[1].split()[1])  # its parent
+    os.killpg(task_pid, signal.SIGKILL)
+    os.kill(worker, signal.SIGKILL)
+
+    run = airflow.wait_cleared(DAG_ID, demo.run_id, {"stg_users": tries["stg_users"] + 1}, timeout=RUN_TIMEOUT_S)
+
+    assert run["state"] == "success"
+    states = {ti["task_id"]: (ti["state"], ti["try_number"]) for ti in airflow.task_instances(DAG_ID, demo.run_id)}
+    assert states["stg_users"] == ("success", tries["stg_users"] + 2)  # the killed try, then its retry
+    alerts = [m for m in slack_messages(settings)[seen:] if "stg_users" in m["text"]]
+    assert [m["text"] for m in alerts] == [f":warning: {DAG_ID}.stg_users failed, retrying"]
+    assert "the task process was killed or stopped heartbeating" in str(alerts[0])
+    assert _checksums(spark, settings, demo.day) == clean
+
+
+def _running_pid(airflow: AirflowClient, run_id: str, task_id: str, timeout: float = 300) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ti = next(ti for ti in airflow.task_instances(DAG_ID, run_id) if ti["task_id"] == task_id)
+        if ti["state"] == "running" and ti.get("pid"):
+            return int(ti["pid"])
+        time.sleep(1)
+    raise AssertionError(f"{task_id} did not start within {timeout:.0f} s")

@@ -150,3 +150,20 @@ def test_a_manual_run_names_the_date_it_builds() -> None:
     context = {**_context(1, 0, RuntimeError("boom")), "data_interval_start": None, "params": {"ds": "2026-11-18"}}
     message = failure_message(TaskFailure.from_context(context, UI, will_retry=False))
     assert "*Data interval* dt=2026-11-18 (manual run)" in _text(message)
+
+
+def test_a_killed_task_reported_twice_by_airflow_alerts_once_per_try_and_kind(
+    receiver: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    killed = _context(try_number=2, max_tries=2, exception=None)
+    alerts.on_failure(killed)
+    alerts.on_failure(killed)  # the DAG processor asked again for the same try
+    alerts.on_retry(_context(try_number=1, max_tries=2, exception=None))
+    alerts.on_failure(_context(try_number=2, max_tries=2, exception=RuntimeError("boom")))  # from the task: always
+    texts = [message["payload"]["text"] for message in read_messages(receiver)]
+    assert texts == [
+        ":rotating_light: sluice_marts.stg_listings failed again, no retries left",
+        ":warning: sluice_marts.stg_listings failed, retrying",
+        ":rotating_light: sluice_marts.stg_listings failed again, no retries left",
+    ]
