@@ -235,7 +235,7 @@ def test_the_maintenance_dag_compacts_the_day_and_the_marts_rebuild_from_it_unch
     after = _raw_hours(s3, settings.lake_bucket, topics, demo.day)
     assert after.keys() == before.keys()
     for hour, (keys, rows) in after.items():
-        assert len(keys) == 1, f"{hour} still holds {keys}"
+        assert len(keys) == min(len(before[hour][0]), 1), f"{hour} holds {keys}"  # a quiet hour has no object
         assert rows == before[hour][1], hour  # every marker counts the rows it counted before
     tries = airflow.clear(DAG_ID, demo.run_id, ["stg_listings", "stg_users"], downstream=False)
     assert airflow.wait_cleared(DAG_ID, demo.run_id, tries, timeout=RUN_TIMEOUT_S)["state"] == "success"
