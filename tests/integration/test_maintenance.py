@@ -208,7 +208,8 @@ def test_a_backfill_in_airflow_compacts_each_day_of_its_range(bucket: tuple[S3Cl
 
     runs = airflow.runs(DAG_ID, conf_contains=name)
     assert [(run["run_type"], run["state"]) for run in runs] == [("backfill", "success")] * len(runs)
-    # A run's date is the start of its data interval; it compacts the day before (raw_compact_after_days = 1).
-    assert [run["data_interval_start"][:10] for run in runs] == ["2026-03-12", "2026-03-13", "2026-03-14"]
+    # One run per data interval that starts in the range: 03:00 on the 12th and on the 13th (the 14th's starts after
+    # the range's end, midnight). A run's date is its interval's start; it compacts the day before.
+    assert [run["data_interval_start"][:10] for run in runs] == ["2026-03-12", "2026-03-13"]
     compacted = [day for day in days if len(_folder(s3, name, datetime(day.year, day.month, day.day))) == 2]
-    assert compacted == [date(2026, 3, 11), date(2026, 3, 12), date(2026, 3, 13)]
+    assert compacted == [date(2026, 3, 11), date(2026, 3, 12)]
