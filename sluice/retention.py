@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
+from ingestion.completeness import MARKER
 from sluice.objectstore import S3Client
-
-MARKER_NAME = "_COMPLETE.json"
 
 
 def dated_folders(s3: S3Client, bucket: str, prefix: str) -> Iterator[tuple[date, str]]:
@@ -36,9 +35,9 @@ def expire(s3: S3Client, bucket: str, prefix: str, before: date) -> list[str]:
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
             for item in page.get("Contents", [])
         ]
-        markers = [key for key in keys if key.endswith(MARKER_NAME)]
+        markers = [key for key in keys if key.endswith(MARKER)]
         _delete(s3, bucket, markers)  # a request of its own: S3 deletes one request's keys in no set order
-        _delete(s3, bucket, [key for key in keys if not key.endswith(MARKER_NAME)])
+        _delete(s3, bucket, [key for key in keys if not key.endswith(MARKER)])
     return expired
 
 
