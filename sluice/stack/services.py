@@ -67,7 +67,7 @@ class Kafka(Service):
     def address(self) -> str:
         return self.settings.kafka_servers
 
-    def _write_config(self) -> Path:
+    def write_config(self) -> Path:
         s = self.settings
         config = self.dir / "server.properties"
         config.parent.mkdir(parents=True, exist_ok=True)
@@ -130,20 +130,23 @@ class Kafka(Service):
         ]
 
     def launch(self) -> None:
-        config = self._write_config()
+        config = self.write_config()
         if not (self.dir / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            formatted = subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if formatted.returncode != 0:
-                raise StackError(
-                    f"kafka: formatting storage in {self.dir / 'data'} failed:\n{formatted.stdout}{formatted.stderr}"
-                )
+            self.format_storage(config, base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
         self.process.start(self._java("kafka.Kafka", str(config)))
+
+    def format_storage(self, config: Path, cluster_id: str) -> None:
+        # `--cluster-id=ID`, not `-t ID`: one random id in 64 starts with "-" and would be read as an option.
+        formatted = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if formatted.returncode != 0:
+            raise StackError(
+                f"kafka: formatting storage in {self.dir / 'data'} failed:\n{formatted.stdout}{formatted.stderr}"
+            )
 
     def healthy(self) -> bool:
         """Ready when it can coordinate consumer groups, not just when it answers: a new broker creates its offsets
