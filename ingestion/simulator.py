@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from heapq import heappop, heappush
 from itertools import accumulate, count, islice
 from json.encoder import encode_basestring as _quote
@@ -35,6 +36,11 @@ CONTRACT = load_contract()
 _ROUTES = {name: (spec.topic, spec.key) for name, spec in CONTRACT.events.items()}
 _INTEGER_FIELDS = {
     name: tuple(f for f, prop in spec.properties.items() if prop["type"] == "integer")
+    for name, spec in CONTRACT.events.items()
+}
+# Fields naming a user: the world counts users from 1, and `_World._emit` moves its own sign-ups to its id space.
+_USER_FIELDS = {
+    name: tuple(f for f in ("user_id", "seller_id", "buyer_id", "reporter_id", "sender_id") if f in spec.properties)
     for name, spec in CONTRACT.events.items()
 }
 _DROPPABLE_FIELDS = {
@@ -65,6 +71,10 @@ _COMPLETE_P = 0.8  # a reservation that ends in a transaction; the rest are canc
 _REVIEW_P = 0.3  # listings a moderator reviews without any report
 _DECISION_ACCURACY = 0.95
 _MODERATORS = 12
+# Each world's new ids start at a multiple of _ID_SPACE_SIZE picked by a hash of (seed, start): ids stay below 2**53,
+# exact in JavaScript (Superset's charts) as in Spark's bigint.
+_ID_SPACE_SIZE = 10_000_000
+_ID_SPACES = 2**29
 _FREE_P = 0.05  # "무료나눔": normal listings given away for 0 KRW
 _EN_USER_P = 0.12  # users who write in English
 _PARETO_ALPHA = 1.5  # user activity; capped so one user cannot drown a small simulation
@@ -264,7 +274,12 @@ class _World:
 
     def __init__(self, config: SimulationConfig) -> None:
         self._config = config
-        self._rng = Random(config.seed)
+        # Worlds of one seed share their users (the first `config.users` ids, drawn from the seed alone); what happens
+        # in them depends on the start too, and each world numbers what it creates in an id space of its own, so
+        # simulations of different days or seeds can land in one lake without reusing an event, listing or user id.
+        world = f"{config.seed}@{config.start.timestamp():.0f}"
+        self._rng = Random(world)
+        self._id_base = int.from_bytes(sha256(world.encode()).digest()[:4]) % _ID_SPACES * _ID_SPACE_SIZE
         self._start = config.start.timestamp()
         self._end = self._start + config.days * _DAY_S
         self._clock = _Clock()
@@ -283,11 +298,12 @@ class _World:
         self._user_region = [0]  # by user id; ids start at 1
         self._user_lang = [""]
         self._user_activity: list[float] = []  # cumulative, for picking users in proportion to their activity
+        population = Random(config.seed)
         for _ in range(config.users):
-            self._add_user()
+            self._add_user(population)
         self._feed: list[list[_Listing]] = [[] for _ in range(config.regions + 1)]  # by region, newest last
         self._by_category: dict[tuple[int, str], list[_Listing]] = {}
-        self._ids = {name: count(1) for name in ("listing", "chat", "transaction", "report")}
+        self._ids = {name: count(self._id_base + 1) for name in ("listing", "chat", "transaction", "report")}
         self._schedule(self._start, self._session)
 
     def run(self) -> Iterator[Record]:
@@ -308,8 +324,7 @@ class _World:
 
     # --- users and sessions ---
 
-    def _add_user(self) -> int:
-        rng = self._rng
+    def _add_user(self, rng: Random) -> int:
         self._user_region.append(bisect(self._region_weights, rng.random() * self._region_weights[-1]) + 1)
         self._user_lang.append("en" if rng.random() < _EN_USER_P else "ko")
         activity = min(rng.paretovariate(_PARETO_ALPHA), _MAX_ACTIVITY)
@@ -337,7 +352,7 @@ class _World:
             self._schedule(at, self._feed_view, user)
 
     def _sign_up(self, t: float) -> int:
-        user = self._add_user()
+        user = self._add_user(self._rng)
         platform = self._rng.choices(_PLATFORMS, cum_weights=_PLATFORM_CUMULATIVE)[0]
         self._emit(t, "user_signed_up", {"user_id": user, "region_id": self._user_region[user], "platform": platform})
         return user
@@ -560,6 +575,10 @@ class _World:
 
     def _emit(self, t: float, event_type: str, fields: dict[str, Any]) -> None:
         """Send the event now, or hours late; perhaps twice; perhaps with a broken sibling."""
+        users = self._config.users
+        for name in _USER_FIELDS[event_type]:  # users are list positions here; sign-ups get ids in the world's space
+            if fields[name] > users:
+                fields[name] += self._id_base - users
         event_id = self._uuid()
         event_time = self._clock.format(t)
         topic, key_field = _ROUTES[event_type]

@@ -62,6 +62,36 @@ def test_the_same_seed_gives_the_same_records_and_another_seed_others() -> None:
     assert [r.value for r in first] != [r.value for r in other]
 
 
+CREATED_IDS = {  # what each event creates, and the id it gets
+    "user_signed_up": "user_id",
+    "listing_created": "listing_id",
+    "chat_started": "chat_id",
+    "transaction_completed": "transaction_id",
+    "report_filed": "report_id",
+}
+
+
+def test_worlds_of_other_days_or_seeds_share_their_users_but_no_event_or_created_id() -> None:
+    """Simulations of different days (or seeds) land in one lake: `make demo` on Monday, then on Tuesday."""
+    small = {"users": 300, "days": 0.5}
+    monday = events(run(seed=21, **small))
+    worlds = {
+        "next day": events(list(simulate(SimulationConfig(seed=21, start=START + timedelta(days=1), **small)))),
+        "other seed": events(run(seed=22, **small)),
+    }
+    for name, other in worlds.items():
+        assert {e["event_id"] for e in monday}.isdisjoint(e["event_id"] for e in other), name
+        for event_type, key in CREATED_IDS.items():
+            created = {e[key] for e in monday if e["event_type"] == event_type}
+            assert created, event_type
+            assert created.isdisjoint(e[key] for e in other if e["event_type"] == event_type), (name, event_type)
+    viewers = {e["user_id"] for e in monday if e["event_type"] == "listing_viewed" and e["user_id"] <= 300}
+    next_day_viewers = {e["user_id"] for e in worlds["next day"] if e["event_type"] == "listing_viewed"}
+    assert len(viewers & next_day_viewers) > 30  # the same users come back the next day
+    ids = [value for e in monday for name, value in e.items() if name.endswith("_id") and isinstance(value, int)]
+    assert max(ids) < 2**53  # exact in JavaScript too
+
+
 def test_the_default_start_is_midnight_utc_three_days_ago() -> None:
     today = datetime.now(UTC).date()
     assert SimulationConfig().start == datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=3)
