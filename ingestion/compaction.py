@@ -26,7 +26,7 @@ from typing import Any
 
 from ingestion.completeness import MARKER
 from ingestion.raw_zone import to_parquet
-from sluice.objectstore import S3Client
+from sluice.objectstore import S3Client, delete_keys
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def compact_day(s3: S3Client, bucket: str, topic: str, day: date) -> CompactionR
         # Objects the sink wrote after the marker are neither: they wait for its next rewrite.
         stale = sorted(key for key in present - listed if key in replaced or COMPACTED.search(key))
         if stale:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in stale]})
+            delete_keys(s3, bucket, stale)
             result.objects_deleted += len(stale)
     return result
 

@@ -15,7 +15,7 @@ else:
     S3Client = object
 
 
-__all__ = ["S3Client", "s3_client"]
+__all__ = ["S3Client", "delete_keys", "s3_client"]
 
 
 def s3_client(settings: Settings, *, connect_timeout: float = 10, retries: int = 5) -> S3Client:
@@ -31,3 +31,10 @@ def s3_client(settings: Settings, *, connect_timeout: float = 10, retries: int =
             s3={"addressing_style": "path"},
         ),
     )
+
+
+def delete_keys(s3: S3Client, bucket: str, keys: list[str]) -> None:
+    """Delete the keys in batches of 1,000, the most one S3 request takes."""
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": batch})

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from ingestion.completeness import MARKER
-from sluice.objectstore import S3Client
+from sluice.objectstore import S3Client, delete_keys
 
 
 def dated_folders(s3: S3Client, bucket: str, prefix: str) -> Iterator[tuple[date, str]]:
@@ -36,12 +36,6 @@ def expire(s3: S3Client, bucket: str, prefix: str, before: date) -> list[str]:
             for item in page.get("Contents", [])
         ]
         markers = [key for key in keys if key.endswith(MARKER)]
-        _delete(s3, bucket, markers)  # a request of its own: S3 deletes one request's keys in no set order
-        _delete(s3, bucket, [key for key in keys if not key.endswith(MARKER)])
+        delete_keys(s3, bucket, markers)  # a request of its own: S3 deletes one request's keys in no set order
+        delete_keys(s3, bucket, [key for key in keys if not key.endswith(MARKER)])
     return expired
-
-
-def _delete(s3: S3Client, bucket: str, keys: list[str]) -> None:
-    for start in range(0, len(keys), 1000):
-        batch = [{"Key": key} for key in keys[start : start + 1000]]
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": batch})

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ingestion.completeness import missing_hours
 from sluice.marts import quality
 from sluice.marts.project import RAW_TYPES, Model, Project
-from sluice.objectstore import S3Client, s3_client
+from sluice.objectstore import S3Client, delete_keys, s3_client
 from sluice.settings import Settings
 
 if TYPE_CHECKING:
@@ -200,10 +200,7 @@ class Builder:
 
     def _delete(self, uri: str) -> None:
         prefix = uri.removeprefix(f"{self.settings.lake_uri}/")
-        keys = list(self._keys(prefix))
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": key} for key in keys[start : start + 1000]]
-            self.s3.delete_objects(Bucket=self.settings.lake_bucket, Delete={"Objects": batch})
+        delete_keys(self.s3, self.settings.lake_bucket, list(self._keys(prefix)))
 
 
 def dates(first: date, last: date) -> list[date]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import DAG, CronTriggerTimetable
 from airflow.sdk.exceptions import AirflowFailException
 
-from sluice.orchestration import alerts
+from sluice.orchestration import OWNER, alerts
 from sluice.settings import Settings
 
 DAG_ID = "sluice_ingestion_health"
@@ -37,7 +37,7 @@ def health_dag(settings: Settings, topics: list[str]) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args={
-            "owner": "data-platform",
+            "owner": OWNER,
             "retries": 1,  # a broker hiccup is not an incident; a second failure is
             "retry_delay": timedelta(minutes=2),
             "on_failure_callback": alerts.on_failure,

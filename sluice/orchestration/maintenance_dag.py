@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
-from sluice.orchestration import alerts
+from sluice.orchestration import OWNER, alerts
 from sluice.settings import Settings
 
 DAG_ID = "sluice_maintenance"
@@ -63,7 +63,7 @@ def maintenance_dag(settings: Settings, topics: list[str]) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args={
-            "owner": "data-platform",
+            "owner": OWNER,
             "retries": 2,
             "retry_delay": timedelta(seconds=settings.airflow_retry_delay_seconds),
             "on_failure_callback": alerts.on_failure,

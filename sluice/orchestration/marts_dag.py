@@ -19,13 +19,12 @@ from airflow.sdk import DAG, Asset, BaseOperator, CronDataIntervalTimetable, Par
 from airflow.sdk.exceptions import AirflowFailException
 
 from sluice.marts.project import Model, Project
-from sluice.orchestration import alerts
+from sluice.orchestration import OWNER, alerts
 from sluice.orchestration.completeness import RawHoursCompleteSensor
 from sluice.orchestration.jobs import DataProblem, SparkJob
 from sluice.settings import Settings
 
 DAG_ID = "sluice_marts"
-OWNER = "data-platform"
 # The partition a run builds: the first day of its data interval, or the `ds` param of a manual run. Manual runs name
 # their date in a param because Airflow allows one run per logical date; a day is re-run by clearing its run.
 DS = "{{ params.ds or data_interval_start | ds }}"
