@@ -23,6 +23,13 @@ _LOCAL_SECRETS = {
     "s3_secret_key": "sluice-local-secret",
     "postgres_password": "sluice-local-secret",
 }
+# The analysts' read-only identity: the SQL endpoint (Spark Thrift Server) reads the lake and the catalog with it.
+# Outside `local` only the endpoint needs it, so it is required where it is used (`Settings.secret`).
+_LOCAL_READER_SECRETS = {
+    "s3_reader_access_key": "sluice-reader",
+    "s3_reader_secret_key": "sluice-reader-local-secret",
+    "postgres_reader_password": "sluice-reader-local-secret",
+}
 
 
 class MissingSettingError(ValueError):
@@ -61,6 +68,8 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
+    s3_reader_access_key: SecretStr | None = None  # may list and read the lake, nothing else
+    s3_reader_secret_key: SecretStr | None = None
     lake_bucket: str = "lake"
 
     # PostgreSQL: metadata database of Airflow and of the Hive metastore.
@@ -68,14 +77,23 @@ class Settings(BaseSettings):
     postgres_port: int = 5433
     postgres_user: str = "sluice"
     postgres_password: SecretStr | None = None
+    postgres_reader_user: str = "sluice_reader"  # may read the metastore's tables, nothing else
+    postgres_reader_password: SecretStr | None = None
     postgres_database: str = "sluice"
     postgres_databases: tuple[str, ...] = ("sluice", "airflow", "metastore")
     metastore_database: str = "metastore"
 
-    # Spark: local[*] in-process locally; submitted to Kubernetes in k8s.
+    # Spark. Locally jobs are clients of one warm Spark Connect server (`spark_remote`); an empty SLUICE_SPARK_REMOTE
+    # gives each job a classic in-process session (its own JVM), as inside a SparkApplication in k8s.
     spark_master: str = "local[*]"
-    spark_driver_memory: str = "2g"
+    spark_driver_memory: str = "2g"  # the Connect server's (locally) or each job driver's heap
     spark_shuffle_partitions: int = 8
+    spark_connect_port: int = 15002
+    spark_remote: str | None = None  # sc://host:port of a Spark Connect server; local default: the stack's
+    spark_jars_dir: Path | None = None  # jars a classic session adds; local default: build/jars/spark (make setup)
+    # The analysts' SQL endpoint: Spark Thrift Server (HiveServer2 protocol), read-only, its own JVM.
+    spark_thrift_port: int = 10000
+    spark_thrift_memory: str = "1g"
 
     # Marts: the catalog schema their tables are registered in; the models' SQL lives in marts/.
     marts_schema: str = "sluice"
@@ -116,7 +134,10 @@ class Settings(BaseSettings):
             object.__setattr__(self, "kafka_bootstrap", self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}")
             object.__setattr__(self, "s3_endpoint", self.s3_endpoint or f"http://127.0.0.1:{self.s3_port}")
             object.__setattr__(self, "airflow_ui_url", self.airflow_ui_url or f"http://127.0.0.1:{self.airflow_port}")
-            for name, value in _LOCAL_SECRETS.items():
+            if self.spark_remote is None:
+                object.__setattr__(self, "spark_remote", f"sc://127.0.0.1:{self.spark_connect_port}")
+            object.__setattr__(self, "spark_jars_dir", self.spark_jars_dir or REPO_ROOT / "build" / "jars" / "spark")
+            for name, value in (_LOCAL_SECRETS | _LOCAL_READER_SECRETS).items():
                 if getattr(self, name) is None:
                     object.__setattr__(self, name, SecretStr(value))
             return self
@@ -140,9 +161,20 @@ class Settings(BaseSettings):
         assert self.s3_endpoint is not None
         return self.s3_endpoint
 
-    def secret(self, name: Literal["s3_access_key", "s3_secret_key", "postgres_password"]) -> str:
+    def secret(
+        self,
+        name: Literal[
+            "s3_access_key",
+            "s3_secret_key",
+            "postgres_password",
+            "s3_reader_access_key",
+            "s3_reader_secret_key",
+            "postgres_reader_password",
+        ],
+    ) -> str:
         value = getattr(self, name)
-        assert value is not None
+        if value is None:  # only the reader's secrets can be unset here; the validator checked the others
+            raise MissingSettingError(f"profile {self.profile!r} needs {ENV_PREFIX}{name.upper()} (no default)")
         return str(value.get_secret_value())
 
     @property
