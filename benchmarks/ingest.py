@@ -34,7 +34,7 @@ from ingestion.simulator import SimulationConfig, produce, simulate
 from ingestion.sink import Counters, Sink
 from sluice.objectstore import s3_client
 from sluice.settings import Settings, load_settings
-from sluice.spark import spark_session
+from sluice.spark import classic_session
 from sluice.topics import commit_group_offsets, create_pipeline_topics
 
 RUN = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -128,8 +128,7 @@ def spark(settings: Settings, topics: list[str], starts: Offsets) -> tuple[Resul
     """The raw zone's columns (JSON fields by get_json_object: no contract validation, unlike the sink), in Parquet
     partitioned by event hour like the sink's objects."""
     t0 = time.perf_counter()
-    session = spark_session(settings, "sluice-bench-ingest")
-    session.sparkContext.setLogLevel("WARN")
+    session = classic_session(settings, "sluice-bench-ingest")
     startup, jvm = time.perf_counter() - t0, session.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
     starting = {t: {str(tp.partition): o for tp, o in starts.items() if tp.topic == t} for t in topics}
     t0, cpu0 = time.perf_counter(), time.process_time() + jvm_cpu_s(jvm)

@@ -41,13 +41,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.completeness import marker_key
 from ingestion.contract import Contract, load_contract
-from ingestion.raw_zone import RAW_SCHEMA, RecordBatch, decode, split_by_hour, to_parquet
+from ingestion.raw_zone import RecordBatch, decode, split_by_hour, to_parquet
 from ingestion.simulator import SimulationConfig, simulate
+from sluice import lake
 from sluice.marts import quality
 from sluice.marts.build import Builder
-from sluice.marts.project import RAW_TYPES, Model, Project, load_project
+from sluice.marts.project import Model, Project, load_project
 from sluice.objectstore import S3Client, s3_client
 from sluice.settings import Settings, load_settings
 
@@ -183,13 +183,14 @@ def generate(data: DataSet) -> dict[str, Any]:
                 by_date[day.isoformat()] += rows
                 marker = {"topic": topic, "hour": hour.isoformat(), "version": 1, "marked_at": RUN,
                           "watermark": watermark.isoformat(), "rows": rows, "objects": facts}  # fmt: skip
-                path = data.local / marker_key(topic, hour)
+                path = data.local / lake.marker_key(topic, hour)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(marker, indent=1))
     for topic in contract.topics:  # the empty day: one object with no rows per topic, so engines really scan files
-        path = data.local / f"raw/{topic}/dt={data.empty_date}/hr=00/empty.parquet"
+        midnight = datetime(data.empty_date.year, data.empty_date.month, data.empty_date.day, tzinfo=UTC)
+        path = data.local / lake.raw_hour_prefix(topic, midnight) / "empty.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(to_parquet(RAW_SCHEMA.empty_table()))
+        path.write_bytes(to_parquet(lake.raw_schema().empty_table()))
     files = sum(len(facts) for facts in objects.values())
     manifest = {**data.describe(), "generated_at": RUN, "seconds": time.perf_counter() - t0, "objects": files,
                 "bytes": sum(f["bytes"] for facts in objects.values() for f in facts), "records": dict(writer.counts),
@@ -210,8 +211,9 @@ def upload(s3: S3Client, data: DataSet) -> None:
     """The local mirror's raw zone into the bucket (markers after their hour's objects); the manifest last."""
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=data.name)
-    files = sorted(p for p in (data.local / "raw").rglob("*") if p.is_file() and f"dt={data.empty_date}" not in str(p))
-    print(f"uploading {len(files):,} objects to s3://{data.name}/raw ...", flush=True)
+    empty = lake.date_folder(data.empty_date)
+    files = sorted(p for p in (data.local / lake.RAW).rglob("*") if p.is_file() and empty not in str(p))
+    print(f"uploading {len(files):,} objects to s3://{data.name}/{lake.RAW} ...", flush=True)
 
     def put(path: Path) -> None:
         s3.put_object(Bucket=data.name, Key=path.relative_to(data.local).as_posix(), Body=path.read_bytes())
@@ -359,12 +361,11 @@ class DuckEngine(Engine):
         self.raw, self.out = raw, out
         self.con = duckdb.connect()
         self.con.execute("set TimeZone = 'UTC'")
-        raw_columns = [column.split(" ") for column in RAW_TYPES.split(", ")]
-        self.raw_empty = ", ".join(f"cast(null as {DUCK_TYPES[t]}) as {c}" for c, t in raw_columns)
+        self.raw_empty = ", ".join(f"cast(null as {DUCK_TYPES[t]}) as {c}" for c, t in lake.RAW_SPARK_COLUMNS)
 
     def _view(self, table: str, ds: date) -> str:
         if table in self.project.sources:
-            directory = self.raw / "raw" / self.project.sources[table].topic / f"dt={ds}"
+            directory = self.raw / lake.raw_day_prefix(self.project.sources[table].topic, ds)
             types = "{'dt': 'DATE', 'hr': 'INTEGER'}"
             if not any(directory.glob("*/*.parquet")):
                 return f"select {self.raw_empty} where false"
@@ -409,11 +410,12 @@ class SparkEngine(Engine):
     def _frame(self, table: str, ds: date) -> DataFrame:
         assert self.spark is not None
         if table in self.project.sources:
-            base = self.raw / "raw" / self.project.sources[table].topic
-            if not any((base / f"dt={ds}").glob("*/*.parquet")):
-                return self.spark.createDataFrame([], RAW_TYPES)
+            base = self.raw / lake.raw_topic_prefix(self.project.sources[table].topic)
+            day = base / lake.date_folder(ds)
+            if not any(day.glob("*/*.parquet")):
+                return self.spark.createDataFrame([], lake.RAW_SPARK_DDL)
             return (
-                self.spark.read.schema(RAW_TYPES).option("basePath", f"file://{base}").parquet(f"file://{base}/dt={ds}")
+                self.spark.read.schema(lake.RAW_SPARK_DDL).option("basePath", f"file://{base}").parquet(f"file://{day}")
             )
         schema = ", ".join(f"`{c.name}` {c.type}" for c in self.project.models[table].spec.columns)
         if not _has_parquet(self.out / table):
@@ -521,13 +523,12 @@ class BuilderEngine(Engine):
 def spark_session_for(settings: Settings, static: list[str]) -> SparkSession:
     """Sluice's session; `static` settings (JVM options, static SQL settings) reach spark-submit through
     PYSPARK_SUBMIT_ARGS, as `SparkSession.builder` is a new builder on every access."""
-    from sluice.spark import spark_session
+    from sluice.spark import classic_session
 
     if static:
         os.environ["PYSPARK_SUBMIT_ARGS"] = " ".join(f"--conf {shlex.quote(s)}" for s in static) + " pyspark-shell"
     t0 = time.perf_counter()
-    spark = spark_session(settings, "sluice-bench-marts")
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = classic_session(settings, "sluice-bench-marts")
     print(
         f"spark session started in {time.perf_counter() - t0:.1f}s" + (f" with {static}" if static else ""), flush=True
     )
@@ -577,8 +578,8 @@ def clear_lake(settings: Settings, spark: SparkSession | None) -> None:
     if spark is not None:
         spark.sql(f"drop database if exists {settings.marts_schema} cascade")
     s3 = s3_client(settings)
-    for prefix in ("staging/", "core/", "marts/", "_staging/", "quality/", "quarantine/", "catalog/"):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix=prefix):
+    for zone in (*lake.LAYERS, lake.STAGING, lake.QUALITY, lake.QUARANTINE, lake.CATALOG):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix=f"{zone}/"):
             if keys := [{"Key": item["Key"]} for item in page.get("Contents", [])]:
                 s3.delete_objects(Bucket=settings.lake_bucket, Delete={"Objects": keys})
 
@@ -843,7 +844,7 @@ def compact(data: DataSet) -> Path:
     root = BENCH_HOME / f"{data.name}-compacted"
     if (root / MANIFEST).exists():
         return root
-    for hour_dir in sorted((data.local / "raw").glob("*/dt=*/hr=*")):
+    for hour_dir in sorted((data.local / lake.RAW).glob("*/dt=*/hr=*")):
         tables = [pq.read_table(f) for f in sorted(hour_dir.glob("*.parquet"))]
         target = root / hour_dir.relative_to(data.local) / "compacted.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)

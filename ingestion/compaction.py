@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ingestion.completeness import MARKER
 from ingestion.raw_zone import to_parquet
+from sluice import lake
 from sluice.objectstore import S3Client, delete_keys
 
 log = logging.getLogger(__name__)
@@ -33,10 +32,6 @@ log = logging.getLogger(__name__)
 
 class ManifestMismatch(RuntimeError):
     """A marker lists objects, or rows, that the hour's folder does not hold."""
-
-
-# A compacted object of an earlier run; one the marker no longer lists was replaced by a later compaction.
-COMPACTED = re.compile(r"-compacted-v\d+\.parquet$")
 
 
 @dataclass
@@ -48,14 +43,10 @@ class CompactionResult:
     objects_deleted: int = 0  # replaced objects, including those an interrupted run had left behind
 
 
-def compacted_key(marker_key: str, topic: str, version: int) -> str:
-    return marker_key.removesuffix(MARKER) + f"/{topic}-compacted-v{version}.parquet"
-
-
 def compact_day(s3: S3Client, bucket: str, topic: str, day: date) -> CompactionResult:
     """Compact every marked hour of `day` that holds more than one object; idempotent."""
     result = CompactionResult()
-    for marker_key, present in sorted(_hour_folders(s3, bucket, f"raw/{topic}/dt={day:%Y-%m-%d}/").items()):
+    for marker_key, present in sorted(_hour_folders(s3, bucket, lake.raw_day_prefix(topic, day)).items()):
         if marker_key not in present:
             continue  # not complete yet: the sink may still add objects
         marker = json.loads(s3.get_object(Bucket=bucket, Key=marker_key)["Body"].read())
@@ -63,8 +54,9 @@ def compact_day(s3: S3Client, bucket: str, topic: str, day: date) -> CompactionR
             marker = _compact_hour(s3, bucket, topic, marker_key, marker, present, result)
         listed = {entry["key"] for entry in marker["objects"]}
         replaced = {old["key"] for entry in marker["objects"] for old in entry.get("compacted_from", [])}
-        # Objects the sink wrote after the marker are neither: they wait for its next rewrite.
-        stale = sorted(key for key in present - listed if key in replaced or COMPACTED.search(key))
+        # Objects the sink wrote after the marker are neither: they wait for its next rewrite. A compacted object the
+        # marker no longer lists was replaced by a later compaction.
+        stale = sorted(key for key in present - listed if key in replaced or lake.is_compacted(key))
         if stale:
             delete_keys(s3, bucket, stale)
             result.objects_deleted += len(stale)
@@ -98,7 +90,7 @@ def _compact_hour(
     if table.num_rows != marker["rows"]:
         raise ManifestMismatch(f"{marker_key} counts {marker['rows']} rows but its objects hold {table.num_rows}")
     version = marker["version"] + 1
-    key = compacted_key(marker_key, topic, version)
+    key = lake.compacted_key(topic, lake.parse_raw_key(marker_key).hour, version)
     body = to_parquet(table)
     s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"rows": str(table.num_rows)})
     replaced = [old for entry in entries for old in entry.get("compacted_from", [entry])]
@@ -109,7 +101,7 @@ def _compact_hour(
     result.objects_before += len(entries)
     result.bytes_before += sum(entry["bytes"] for entry in entries)
     result.bytes_after += len(body)
-    log.info("compacted %s: %d objects into %s", marker_key.removesuffix(MARKER), len(entries), key)
+    log.info("compacted %s: %d objects into %s", marker_key.rsplit("/", 1)[0], len(entries), key)
     return updated
 
 
@@ -118,6 +110,5 @@ def _hour_folders(s3: S3Client, bucket: str, prefix: str) -> dict[str, set[str]]
     folders: dict[str, set[str]] = defaultdict(set)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            folder = item["Key"].rsplit("/", 1)[0]
-            folders[folder + MARKER].add(item["Key"])
+            folders[lake.marker_of(item["Key"])].add(item["Key"])
     return folders

@@ -25,32 +25,20 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from sluice import lake
 from sluice.objectstore import S3Client
 from sluice.settings import Settings
 
 HOUR = timedelta(hours=1)
-MARKER = "/_COMPLETE.json"
-
-
-def marker_key(topic: str, hour: datetime) -> str:
-    return f"raw/{topic}/dt={hour:%Y-%m-%d}/hr={hour:%H}/_COMPLETE.json"
 
 
 def missing_hours(s3: S3Client, bucket: str, topic: str, day: date) -> list[int]:
     """The hours of `day` (UTC) that have no completeness marker yet, in order."""
-    prefix = f"raw/{topic}/dt={day:%Y-%m-%d}/"
     marked = set()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        marked |= {int(o["Key"].split("/hr=")[1][:2]) for o in page.get("Contents", []) if o["Key"].endswith(MARKER)}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=lake.raw_day_prefix(topic, day)):
+        keys = (o["Key"] for o in page.get("Contents", []))
+        marked |= {lake.parse_raw_key(key).hour.hour for key in keys if lake.is_marker(key)}
     return sorted(set(range(24)) - marked)
-
-
-def progress_key(topic: str, partition: int) -> str:
-    return f"_state/ingest/{topic}/p{partition:04d}.json"
-
-
-def state_key(topic: str) -> str:
-    return f"_state/ingest/{topic}/markers.json"
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -129,7 +117,7 @@ class Completeness:
 
     def _state(self, topic: str) -> TopicState:
         if topic not in self.topics:
-            saved = self._get(state_key(topic)) or {}
+            saved = self._get(lake.ingest_marker_state_key(topic)) or {}
             first, marked = (
                 datetime.fromisoformat(saved[k]) if saved.get(k) else None for k in ("first_hour", "marked_until")
             )
@@ -140,13 +128,15 @@ class Completeness:
         state = self.topics[topic]
         assert state.first_hour is not None
         marked = state.marked_until.isoformat() if state.marked_until else None
-        self._put(state_key(topic), {"first_hour": state.first_hour.isoformat(), "marked_until": marked})
+        self._put(
+            lake.ingest_marker_state_key(topic), {"first_hour": state.first_hour.isoformat(), "marked_until": marked}
+        )
         state.saved_first_hour = state.first_hour
 
     def _progress(self, topic: str, partition: int) -> Progress | None:
         key = (topic, partition)
         if key not in self.progress:
-            saved = self._get(progress_key(topic, partition))
+            saved = self._get(lake.ingest_progress_key(topic, partition))
             self.progress[key] = Progress.parse(saved) if saved else None
         return self.progress[key]
 
@@ -196,7 +186,7 @@ class Completeness:
                 self._save_state(topic)  # before the progress: a restarted worker must know where marking starts
         for key in sorted(self.unsaved):
             if (progress := self.progress.get(key)) is not None:
-                self._put(progress_key(*key), progress.document())
+                self._put(lake.ingest_progress_key(*key), progress.document())
         self.unsaved.clear()
         self.pending |= {topic for topic, _ in self.reopened}
         marked = 0
@@ -210,7 +200,7 @@ class Completeness:
         state = self._state(topic)
         if state.first_hour is None:
             return []
-        partitions = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=f"_state/ingest/{topic}/p")
+        partitions = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=lake.ingest_progress_prefix(topic))
         documents = [self._get(item["Key"]) for item in partitions.get("Contents", [])]
         watermark = topic_watermark((Progress.parse(doc) for doc in documents if doc), self.lateness)
         due = hours_to_mark(watermark, state.marked_until, state.first_hour)
@@ -232,9 +222,9 @@ class Completeness:
         return {"rows": pq.ParquetFile(io.BytesIO(body)).metadata.num_rows}
 
     def _write_marker(self, topic: str, hour: datetime, watermark: datetime | None) -> None:
-        prefix = marker_key(topic, hour).rsplit("/", 1)[0] + "/"
-        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])
-        previous = self._get(marker_key(topic, hour))
+        key, folder = lake.marker_key(topic, hour), lake.raw_hour_prefix(topic, hour)
+        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=folder).get("Contents", [])
+        previous = self._get(key)
         # A compacted object keeps the list of the objects it replaced (ingestion/compaction.py); one of those still
         # here is left over from an interrupted compaction, which deletes it next time, and holds no rows of its own.
         lineage = {o["key"]: o["compacted_from"] for o in (previous or {}).get("objects", []) if "compacted_from" in o}
@@ -245,7 +235,7 @@ class Completeness:
                 facts = {"key": item["Key"], "bytes": item["Size"], **self._object_facts(item["Key"])}
                 objects.append({**facts, "compacted_from": lineage[item["Key"]]} if item["Key"] in lineage else facts)
         self._put(
-            marker_key(topic, hour),
+            key,
             {
                 "topic": topic,
                 "hour": hour.isoformat(),

@@ -1,4 +1,4 @@
-"""The raw zone's layout and row format: pure functions from a batch of Kafka records to Parquet objects.
+"""The raw zone's row format: pure functions from a batch of Kafka records to Parquet objects.
 
 Rows are the events as received (the raw JSON value) plus their Kafka coordinates and a few envelope
 fields pulled out for partition pruning and deduplication; all other shaping happens later in Spark.
@@ -17,20 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ingestion.contract import Contract, explain
+from sluice import lake
 
-RAW_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("event_type", pa.string()),
-        ("event_time", pa.timestamp("us", tz="UTC")),
-        ("value", pa.string()),
-        ("kafka_key", pa.binary()),
-        ("kafka_partition", pa.int32()),
-        ("kafka_offset", pa.int64()),
-        ("kafka_timestamp", pa.timestamp("ms", tz="UTC")),
-        ("ingested_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
 _HOUR_US = 3_600_000_000
 
 
@@ -62,14 +50,9 @@ class HourObject:
     table: pa.Table
 
 
-def object_key(topic: str, partition: int, first_offset: int, hour: datetime) -> str:
-    """Deterministic: a replay of the same batch overwrites the same object instead of adding one."""
-    return f"raw/{topic}/dt={hour:%Y-%m-%d}/hr={hour:%H}/{topic}-p{partition:04d}-o{first_offset:020d}.parquet"
-
-
 def decode(batch: RecordBatch, contract: Contract, ingested_at: datetime) -> tuple[pa.Table, list[DeadLetter]]:
     """Validate every value against the contract; valid ones become raw rows, the rest dead letters."""
-    decoder = contract.decoder(batch.topic)
+    decoder, schema = contract.decoder(batch.topic), lake.raw_schema()
     events, good, dead = [], [], []
     for i, value in enumerate(batch.values):
         try:
@@ -88,17 +71,17 @@ def decode(batch: RecordBatch, contract: Contract, ingested_at: datetime) -> tup
         [
             pa.array([e.event_id for e in events], pa.string()),
             pa.array([names[type(e)] for e in events], pa.string()),
-            pa.array([e.event_time for e in events], RAW_SCHEMA.field("event_time").type),
+            pa.array([e.event_time for e in events], schema.field("event_time").type),
             pa.array(kept(batch.values), pa.string()),
             pa.array(kept(batch.keys), pa.binary()),
             pa.array(np.full(len(events), batch.partition, np.int32)),
             pa.array(kept(batch.offsets), pa.int64()),
-            pa.array(kept(batch.timestamps), pa.int64()).cast(RAW_SCHEMA.field("kafka_timestamp").type),
+            pa.array(kept(batch.timestamps), pa.int64()).cast(schema.field("kafka_timestamp").type),
             pa.array(np.full(len(events), int(ingested_at.timestamp() * 1e6), np.int64)).cast(
-                RAW_SCHEMA.field("ingested_at").type
+                schema.field("ingested_at").type
             ),
         ],
-        schema=RAW_SCHEMA,
+        schema=schema,
     )
     return table, dead
 
@@ -113,7 +96,7 @@ def split_by_hour(table: pa.Table, topic: str, partition: int, first_offset: int
     for index, hour in enumerate(hours):
         start = datetime.fromtimestamp(int(hour) * 3600, UTC)
         rows = table.take(np.flatnonzero(position == index))
-        objects.append(HourObject(object_key(topic, partition, first_offset, start), start, rows))
+        objects.append(HourObject(lake.raw_object_key(topic, partition, first_offset, start), start, rows))
     return objects
 
 

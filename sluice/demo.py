@@ -9,13 +9,16 @@ stand-in) gets the run's summary.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from ingestion.contract import load_contract
 from ingestion.simulator import SimulationConfig, produce, simulate
 from ingestion.sink import ingest_backlog
+from sluice import lake
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
 from sluice.stack.airflow import admin_password_hint
@@ -27,9 +30,24 @@ _RUN_TIMEOUT_S = 3600
 
 
 def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], None] = print) -> int:
+    complete = land_simulated_days(settings, days, seed, echo)
+    built = _run_marts_dag(settings, complete, echo)
+    echo("\nwhere to look:")
+    echo(f"  airflow    {settings.airflow_url} (user admin; password: {admin_password_hint(settings)})")
+    echo(f"  raw zone   s3://{settings.lake_bucket}/{lake.RAW}/<topic>/dt=YYYY-MM-DD/hr=HH/ at {settings.s3_url}")
+    echo('  clients    eval "$(sluice env)" sets up aws, psql and Kafka tools')
+    echo("  ingest     sluice ingest --status")
+    echo(f"  marts      sluice marts list | graph; tables in schema {settings.marts_schema} (Hive metastore)")
+    echo(f"  quality    s3://{settings.lake_bucket}/{lake.QUALITY_DOCS_INDEX} (Great Expectations Data Docs)")
+    echo(f"  logs       {settings.logs_dir}")
+    return built
+
+
+def land_simulated_days(settings: Settings, days: float, seed: int, echo: Callable[[str], None]) -> list[date]:
+    """Simulate `days` of marketplace events ending before today, send them through Kafka and the sink into the raw
+    zone; returns the whole days, each complete (marked) and ready to build."""
     contract = load_contract()
-    topics = list(contract.topics)
-    create_pipeline_topics(settings, topics)
+    create_pipeline_topics(settings, list(contract.topics))
     start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=math.ceil(days) + 1)
     # A few hours past the last day, so that the watermark passes its last hour and every day is complete.
     summary = produce(settings, simulate(SimulationConfig(seed=seed, start=start, days=days + _MARGIN_DAYS)))
@@ -37,7 +55,6 @@ def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], N
         f"simulated {days:g} day(s) from {start:%Y-%m-%d}: {summary.sent} records to Kafka in {summary.seconds:.1f}s "
         f"({summary.valid} valid, {summary.duplicates} producer retries, {summary.malformed} malformed)"
     )
-
     # A backfill lands at once: no need to wait out the sink's usual flush interval.
     eager = settings.model_copy(update={"ingest_flush_seconds": min(settings.ingest_flush_seconds, 2.0)})
     counters = ingest_backlog(eager, contract)
@@ -47,16 +64,23 @@ def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], N
         f"{counters.hours_marked} hours marked complete"
     )
     _print_raw_zone(settings, echo)
-    built = _run_marts_dag(settings, [start.date() + timedelta(days=n) for n in range(math.floor(days))], echo)
-    echo("\nwhere to look:")
-    echo(f"  airflow    {settings.airflow_url} (user admin; password: {admin_password_hint(settings)})")
-    echo(f"  raw zone   s3://{settings.lake_bucket}/raw/<topic>/dt=YYYY-MM-DD/hr=HH/ at {settings.s3_url}")
-    echo('  clients    eval "$(sluice env)" sets up aws, psql and Kafka tools')
-    echo("  ingest     sluice ingest --status")
-    echo(f"  marts      sluice marts list | graph; tables in schema {settings.marts_schema} (Hive metastore)")
-    echo(f"  quality    s3://{settings.lake_bucket}/quality/docs/index.html (Great Expectations Data Docs)")
-    echo(f"  logs       {settings.logs_dir}")
-    return built
+    return [start.date() + timedelta(days=n) for n in range(math.floor(days))]
+
+
+def _progress_printer(models: Iterable[str], echo: Callable[[str], None]) -> Callable[[list[dict[str, Any]]], None]:
+    """A line whenever the run moves on: models done of all, what is running, time since the run began."""
+    names, started, last = set(models), time.monotonic(), [""]
+
+    def show(task_instances: list[dict[str, Any]]) -> None:
+        done = sum(1 for ti in task_instances if ti["task_id"] in names and ti["state"] == "success")
+        running = sorted(ti["task_id"] for ti in task_instances if ti["state"] == "running")
+        line = f"{done}/{len(names)} models done; running: {', '.join(running) or '-'}"
+        if line != last[0]:
+            last[0] = line
+            elapsed = time.monotonic() - started
+            echo(f"  [{int(elapsed // 60):02d}:{int(elapsed % 60):02d}] {line}")
+
+    return show
 
 
 def _print_raw_zone(settings: Settings, echo: Callable[[str], None]) -> list[str]:
@@ -64,10 +88,10 @@ def _print_raw_zone(settings: Settings, echo: Callable[[str], None]) -> list[str
     objects: Counter[str] = Counter()
     markers: Counter[str] = Counter()
     s3 = s3_client(settings)
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix="raw/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix=f"{lake.RAW}/"):
         for item in page.get("Contents", []):
-            topic = item["Key"].split("/")[1]
-            (markers if item["Key"].endswith("_COMPLETE.json") else objects)[topic] += 1
+            topic = lake.parse_raw_key(item["Key"]).topic
+            (markers if lake.is_marker(item["Key"]) else objects)[topic] += 1
     echo(f"  {'topic':<26} {'objects':>8} {'complete hours':>15}")
     for topic in sorted(objects):
         echo(f"  {topic:<26} {objects[topic]:>8} {markers[topic]:>15}")
@@ -95,7 +119,7 @@ def _run_marts_dag(settings: Settings, days: list[date], echo: Callable[[str], N
         run_id = airflow.trigger(DAG_ID, day, conf=target)
         echo(f"\nAirflow: {DAG_ID} run {run_id} builds {len(project.models)} models for dt={day}; "
              f"follow it at {settings.airflow_url}/dags/{DAG_ID}/runs/{run_id}")  # fmt: skip
-        run = airflow.wait(DAG_ID, run_id, timeout=_RUN_TIMEOUT_S)
+        run = airflow.wait(DAG_ID, run_id, timeout=_RUN_TIMEOUT_S, progress=_progress_printer(project.models, echo))
         if run["state"] != "success":
             failed = [ti["task_id"] for ti in airflow.task_instances(DAG_ID, run_id) if ti["state"] == "failed"]
             raise StackError(f"{DAG_ID} run {run_id} ended {run['state']}; failed tasks: {failed} (see the UI)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from ingestion.completeness import MARKER
+from sluice import lake
 from sluice.objectstore import S3Client, delete_keys
 
 
@@ -19,9 +19,8 @@ def dated_folders(s3: S3Client, bucket: str, prefix: str) -> Iterator[tuple[date
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
         for common in page.get("CommonPrefixes", []):
             folder = common["Prefix"]
-            name = folder.removeprefix(prefix).rstrip("/")
-            if name.startswith("dt="):
-                yield date.fromisoformat(name.removeprefix("dt=")), folder
+            if (day := lake.parse_date_folder(folder.removeprefix(prefix))) is not None:
+                yield day, folder
             else:
                 yield from dated_folders(s3, bucket, folder)
 
@@ -35,7 +34,7 @@ def expire(s3: S3Client, bucket: str, prefix: str, before: date) -> list[str]:
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
             for item in page.get("Contents", [])
         ]
-        markers = [key for key in keys if key.endswith(MARKER)]
+        markers = [key for key in keys if lake.is_marker(key)]
         delete_keys(s3, bucket, markers)  # a request of its own: S3 deletes one request's keys in no set order
-        delete_keys(s3, bucket, [key for key in keys if not key.endswith(MARKER)])
+        delete_keys(s3, bucket, [key for key in keys if not lake.is_marker(key)])
     return expired

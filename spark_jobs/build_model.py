@@ -2,7 +2,7 @@
 
 The unit of work Airflow schedules: in the k8s profile the same module is the SparkApplication's main file.
 Exit codes: 0 published, 1 the quality gate failed or the raw hours are incomplete (nothing published), 2 bad
-arguments or a broken model project.
+arguments or a broken model project, 3 the Spark Connect server does not answer (retry once it is back).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import sys
 from datetime import date
 
 from sluice.marts.build import Builder, GateFailed, IncompleteInput
-from sluice.marts.project import ProjectError, load_project
-from sluice.settings import load_settings
-from sluice.spark import spark_session
+from sluice.marts.project import Project, ProjectError, load_project
+from sluice.settings import Settings, load_settings
+from sluice.spark import SparkUnavailable, require_server, spark_session
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,14 +30,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     settings = load_settings()
-    spark = spark_session(settings, f"sluice-{args.model}")
-    spark.sparkContext.setLogLevel("ERROR")  # Spark's warnings would bury the one line that says what happened
-    builder = Builder(spark, settings, project)
     try:
-        built = builder.build(args.model, args.date, require_complete=not args.allow_incomplete)
+        return build(settings, project, args.model, args.date, require_complete=not args.allow_incomplete)
+    except SparkUnavailable as error:  # the warm server is down: a retry once it is back can succeed
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+
+
+def build(settings: Settings, project: Project, model: str, ds: date, *, require_complete: bool) -> int:
+    spark = spark_session(settings, f"sluice-{model}")
+    try:
+        built = Builder(spark, settings, project).build(model, ds, require_complete=require_complete)
     except (GateFailed, IncompleteInput) as error:
+        spark.stop()
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except Exception:
+        if settings.spark_remote:
+            require_server(settings.spark_remote)  # a server lost mid-build is named as such, not as a gRPC error
+        raise
+    spark.stop()  # a Connect session is closed on the server; a classic one ends its JVM
     print(f"{built.model} dt={built.ds}: {built.rows} rows published, {built.checks} checks passed, {built.report_uri}")
     return 0
 

@@ -17,17 +17,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ingestion.completeness import missing_hours
+from sluice import lake
 from sluice.marts import quality
-from sluice.marts.project import RAW_TYPES, Model, Project
+from sluice.marts.project import Model, Project
 from sluice.objectstore import S3Client, delete_keys, s3_client
 from sluice.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-STAGING_PREFIX = "_staging"
-QUARANTINE_PREFIX = "quarantine"
-BUILDS_PREFIX = "_state/builds"
 CATALOG_LOCK_ID = 0x51C3_CA7A  # a PostgreSQL advisory lock key of Sluice's own
 
 
@@ -46,7 +44,7 @@ class IncompleteInput(RuntimeError):
 
 @dataclass(frozen=True)
 class Built:
-    """What one publish did; also kept in the lake as the partition's build record (`build_record_key`)."""
+    """What one publish did; also kept in the lake as the partition's build record (`sluice.lake.build_record_key`)."""
 
     model: str
     ds: date
@@ -75,14 +73,10 @@ def catalog_lock(settings: Settings) -> Iterator[None]:
         connection.close()  # ends the session, which releases the lock
 
 
-def build_record_key(model: str, ds: date) -> str:
-    return f"{BUILDS_PREFIX}/{model}/dt={ds}.json"
-
-
 def read_build_record(s3: S3Client, settings: Settings, model: str, ds: date) -> dict[str, Any] | None:
     """The last publish of a model's partition, or None if it was never published."""
     try:
-        body = s3.get_object(Bucket=settings.lake_bucket, Key=build_record_key(model, ds))["Body"].read()
+        body = s3.get_object(Bucket=settings.lake_bucket, Key=lake.build_record_key(model, ds))["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
     return dict(json.loads(body))
@@ -109,7 +103,7 @@ class Builder:
         return f"{self.schema}.{name}"
 
     def location(self, model: Model) -> str:
-        return f"{self.settings.lake_uri}/{model.layer}/{model.name}"
+        return f"{self.settings.lake_uri}/{lake.table_location(model.layer, model.name)}"
 
     def ensure_tables(self, names: list[str]) -> None:
         """Create the schema and the models' tables where missing, so a first build reads empty upstreams."""
@@ -120,7 +114,8 @@ class Builder:
 
     def _create_tables(self, names: list[str]) -> None:
         if not self._tables:
-            self.spark.sql(f"create database if not exists {self.schema} location '{self.settings.lake_uri}/catalog'")
+            catalog = f"{self.settings.lake_uri}/{lake.CATALOG}"
+            self.spark.sql(f"create database if not exists {self.schema} location '{catalog}'")
         for name in sorted(set(names) - self._tables):
             model = self.project.model(name)
             columns = ", ".join(f"`{c.name}` {c.type} comment '{_quote(c.description)}'" for c in model.spec.columns)
@@ -137,8 +132,9 @@ class Builder:
         for source in sorted(model.upstream & self.project.sources.keys()):
             self._raw_view(source, ds, require_complete).createOrReplaceTempView(source)
         self.spark.catalog.setCurrentDatabase(self.schema)
+        self._take_over(name, ds)
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        staged_uri = f"{self.settings.lake_uri}/{STAGING_PREFIX}/{name}/dt={ds}/{run_id}"
+        staged_uri = f"{self.settings.lake_uri}/{lake.staging_prefix(name, ds)}{run_id}"
         try:
             staged, rows = self._stage(model, ds, staged_uri)
             gate = quality.validate(self.spark, staged, name, model.spec, ds)
@@ -149,8 +145,29 @@ class Builder:
         finally:
             self._delete(staged_uri)
         built = Built(name, ds, rows, len(gate.checks), time.monotonic() - started, report.result_uri)
-        self.s3.put_object(Bucket=self.settings.lake_bucket, Key=build_record_key(name, ds), Body=built.to_json())
+        self.s3.put_object(Bucket=self.settings.lake_bucket, Key=lake.build_record_key(name, ds), Body=built.to_json())
         return built
+
+    def _take_over(self, name: str, ds: date) -> None:
+        """Make this the only build of the partition: a killed client's build can still be running on the Spark
+        Connect server (a task killed and retried, or cleared), and must not publish over or beside this one. Its
+        session is interrupted, then everything earlier tries staged is removed."""
+        from sluice.spark import interrupt_session, session_id
+
+        own = session_id(self.spark)
+        if own is not None and self.settings.spark_remote:
+            key = lake.build_session_key(name, ds)
+            try:
+                earlier = json.loads(self.s3.get_object(Bucket=self.settings.lake_bucket, Key=key)["Body"].read())
+            except self.s3.exceptions.NoSuchKey:
+                earlier = {}
+            if earlier.get("session_id") not in (None, own):
+                stopped = interrupt_session(self.settings.spark_remote, earlier["session_id"])
+                if stopped:
+                    print(f"{name} dt={ds}: stopped {len(stopped)} operation(s) of an earlier build still running "
+                          f"in Spark session {earlier['session_id']}", flush=True)  # fmt: skip
+            self.s3.put_object(Bucket=self.settings.lake_bucket, Key=key, Body=json.dumps({"session_id": own}))
+        self._delete(f"{self.settings.lake_uri}/{lake.staging_prefix(name, ds)}")
 
     def build_many(self, names: list[str], ds: date, *, require_complete: bool = True) -> Iterator[Built]:
         for name in names:
@@ -174,19 +191,19 @@ class Builder:
 
     def _raw_view(self, source: str, ds: date, require_complete: bool) -> DataFrame:
         topic = self.project.sources[source].topic
-        base = f"raw/{topic}"
         if require_complete and (missing := missing_hours(self.s3, self.settings.lake_bucket, topic, ds)):
             raise IncompleteInput(
                 f"{source} ({topic}) has no completeness marker yet for dt={ds} hours {missing}; wait for the "
                 "ingestion sink to pass them, or build with --allow-incomplete for a preview"
             )
-        reader = self.spark.read.schema(RAW_TYPES).option("basePath", f"{self.settings.lake_uri}/{base}")
-        if not self._exists(f"{base}/dt={ds}/"):
-            return self.spark.createDataFrame([], RAW_TYPES)
-        return reader.parquet(f"{self.settings.lake_uri}/{base}/dt={ds}")
+        base = f"{self.settings.lake_uri}/{lake.raw_topic_prefix(topic)}"
+        reader = self.spark.read.schema(lake.RAW_SPARK_DDL).option("basePath", base)
+        if not self._exists(lake.raw_day_prefix(topic, ds)):
+            return self.spark.createDataFrame([], lake.RAW_SPARK_DDL)
+        return reader.parquet(f"{self.settings.lake_uri}/{lake.raw_day_prefix(topic, ds)}")
 
     def _quarantine(self, gate: quality.GateResult, name: str, ds: date, run_id: str) -> str:
-        uri = f"{self.settings.lake_uri}/{QUARANTINE_PREFIX}/{name}/dt={ds}/{run_id}"
+        uri = f"{self.settings.lake_uri}/{lake.quarantine_prefix(name, ds)}{run_id}"
         if gate.failing_rows is not None:
             gate.failing_rows.write.mode("overwrite").parquet(uri)
         return uri

@@ -20,19 +20,15 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
+from sluice import lake
 from sluice.marts.spec import ModelSpec, Source, SourcesSpec
 from sluice.settings import REPO_ROOT
 
 MODELS_ROOT = REPO_ROOT / "marts"
-LAYERS = ("staging", "core", "marts")
+LAYERS = lake.LAYERS  # marts/<layer>/ here, <layer>/<model> in the lake
 DIALECT = "spark"
 PARTITION_PLACEHOLDER = "ds"
-# The raw zone's columns as Spark reads them: ingestion.raw_zone.RAW_SCHEMA plus the dt/hr partition columns.
-RAW_TYPES = (
-    "event_id string, event_type string, event_time timestamp, value string, kafka_key binary, kafka_partition int, "
-    "kafka_offset bigint, kafka_timestamp timestamp, ingested_at timestamp, dt date, hr int"
-)
-SOURCE_COLUMNS = tuple(column.split()[0] for column in RAW_TYPES.split(", "))
+SOURCE_COLUMNS = tuple(name for name, _ in lake.RAW_SPARK_COLUMNS)  # what a model reads of a source
 
 
 class ProjectError(ValueError):

@@ -40,6 +40,7 @@ from great_expectations.expectations.expectation import Expectation
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from sluice import lake
 from sluice.marts.spec import ColumnTest, ModelSpec, TableTest
 from sluice.objectstore import S3Client, s3_client
 from sluice.settings import Settings
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 FAILED_CHECKS = "_failed_checks"
-RESULTS_PREFIX = "quality/results"
-DOCS_PREFIX = "quality/docs"
 RESULT_FORMAT = ResultFormat.SUMMARY  # counts and up to 20 example values per check; COMPLETE lists every one
 
 # Marks the rows of a frame that break a row-level test; may join helper columns (named after `tag`) onto it.
@@ -332,13 +331,13 @@ def write_report(gate: GateResult, settings: Settings, run_id: str) -> Report:
     if not run_id or "/" in run_id:
         raise ValueError(f"run_id must be a non-empty name without '/': {run_id!r}")
     bucket, s3 = settings.lake_bucket, s3_client(settings)
-    key = f"{RESULTS_PREFIX}/{gate.name}/dt={gate.ds.isoformat()}/{run_id}.json"
+    key = lake.quality_result_key(gate.name, gate.ds, run_id)
     body = json.dumps(gate.result, indent=2, sort_keys=True).encode()
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
     with tempfile.TemporaryDirectory(prefix="sluice-docs-") as directory:
         build_data_docs(gate.result, Path(directory))
         _upload_site(s3, bucket, Path(directory))
-    return Report(f"s3://{bucket}/{key}", f"s3://{bucket}/{DOCS_PREFIX}/index.html")
+    return Report(f"s3://{bucket}/{key}", f"s3://{bucket}/{lake.QUALITY_DOCS_INDEX}")
 
 
 def build_data_docs(result: dict[str, Any], directory: Path) -> Path:
@@ -370,10 +369,10 @@ def build_data_docs(result: dict[str, Any], directory: Path) -> Path:
 
 def _upload_site(s3: S3Client, bucket: str, site: Path) -> None:
     """Upload the pages, index.html last; GE's static assets (4 MB of fonts and images) only where missing."""
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{DOCS_PREFIX}/static/")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{lake.QUALITY_DOCS}/static/")
     present = {item["Key"] for page in pages for item in page.get("Contents", [])}
     for path in sorted((p for p in site.rglob("*") if p.is_file()), key=lambda p: (p.name == "index.html", p)):
-        key = f"{DOCS_PREFIX}/{path.relative_to(site).as_posix()}"
+        key = f"{lake.QUALITY_DOCS}/{path.relative_to(site).as_posix()}"
         if key not in present:
             content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})

@@ -5,6 +5,7 @@ wait for the run, read its task instances, clear tasks, backfill. Signs in as th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
@@ -106,9 +107,19 @@ class AirflowClient:
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return dict(self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
 
-    def wait(self, dag_id: str, run_id: str, timeout: float, until: set[str] = FINISHED) -> dict[str, Any]:
+    def wait(
+        self,
+        dag_id: str,
+        run_id: str,
+        timeout: float,
+        until: set[str] = FINISHED,
+        progress: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll the run until its state is in `until`; `progress` sees its task instances at each poll."""
         deadline = time.monotonic() + timeout
         while (run := self.run(dag_id, run_id))["state"] not in until:
+            if progress is not None:
+                progress(self.task_instances(dag_id, run_id))
             if time.monotonic() > deadline:
                 states = {ti["task_id"]: ti["state"] for ti in self.task_instances(dag_id, run_id)}
                 raise AirflowError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f}s: {states}")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import DAG, CronTriggerTimetable
 from airflow.sdk.exceptions import AirflowFailException
 
-from sluice.orchestration import OWNER, alerts
+from sluice.orchestration import START_DATE, default_args
 from sluice.settings import Settings
 
 DAG_ID = "sluice_ingestion_health"
@@ -33,15 +33,11 @@ def health_dag(settings: Settings, topics: list[str]) -> DAG:
         DAG_ID,
         description="Consumer lag, dead letters and unmarked raw hours, against the limits in settings",
         schedule=CronTriggerTimetable("5 * * * *", timezone="UTC"),
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args={
-            "owner": OWNER,
-            "retries": 1,  # a broker hiccup is not an incident; a second failure is
-            "retry_delay": timedelta(minutes=2),
-            "on_failure_callback": alerts.on_failure,
-        },
+        # A broker hiccup is not an incident (no alert for the retry); a second failure is.
+        default_args=default_args(1, timedelta(minutes=2), alert_retries=False),
         tags=["sluice", "ingestion"],
         doc_md=__doc__,
     ) as dag:

@@ -1,5 +1,7 @@
-"""One definition of a Spark job, run two ways: `local` starts it as a process on this machine's Spark; `k8s`
-submits it as a SparkApplication to the kubeflow spark-operator. Both run the same module with the same arguments.
+"""One definition of a Spark job, run two ways: `local` starts it as a process on this machine, a client of the
+stack's warm Spark Connect server; `k8s` submits it as a SparkApplication to the kubeflow spark-operator. Both run
+the same module with the same arguments. `SparkJob.operator` is the one place that picks the way by profile, as
+astronomer-cosmos picks an operator class per execution mode.
 """
 
 from __future__ import annotations
@@ -10,15 +12,20 @@ import subprocess
 import sys
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluice.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
 
 GATE_OR_INPUT_EXIT = 1  # spark_jobs.build_model: the quality gate failed or raw hours are missing; nothing published
 OUTPUT_LINES = 20  # the end of the job's output that goes into the error (and the alert)
 # JVM stack frames and Spark's own log lines: in the task log, but not in the error an alert quotes.
+# The Spark Connect client logs each server error as one JSON line, before the exception says it again.
 NOISE = re.compile(
     r"^\s+at |^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (WARN|INFO) |^SLF4J: |^WARNING: |^\S+Exception: No such file"
+    r'|^\{"ts": '
 )
 
 
@@ -39,6 +46,24 @@ class SparkJob:
     @classmethod
     def build_model(cls, model: str, ds: str) -> SparkJob:
         return cls(f"build-{model.replace('_', '-')}", "spark_jobs.build_model", (model, "--date", ds))
+
+    def operator(self, settings: Settings, env: dict[str, str], **task: Any) -> BaseOperator:
+        """The Airflow task that runs this job in the profile's execution mode; `env` adds settings (SLUICE_*,
+        may be templated), `task` the operator's own arguments (task_id, outlets...)."""
+        if settings.profile == "k8s":
+            import yaml
+            from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
+
+            return SparkKubernetesOperator(  # type: ignore[no-any-return]
+                application_file=yaml.safe_dump(self.spark_application(settings, env), sort_keys=False),
+                namespace=settings.k8s_namespace,
+                get_logs=True,
+                **task,
+            )
+        from airflow.providers.standard.operators.python import PythonOperator
+
+        job = {"name": self.name, "module": self.module, "arguments": list(self.arguments)}  # rendered by Airflow
+        return PythonOperator(python_callable=run_job, op_kwargs={"job": job, "env": env}, **task)
 
     def run_locally(self, env: dict[str, str] | None = None) -> None:
         """Run the job to its end, streaming its output to this task's log; `env` adds settings (SLUICE_*) to the
@@ -111,3 +136,13 @@ class SparkJob:
                 },
             },
         }
+
+
+def run_job(job: dict[str, Any], env: dict[str, str]) -> None:
+    """Local mode's task: run the job on this machine; a data problem fails the task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        SparkJob(job["name"], job["module"], tuple(job["arguments"])).run_locally(env)
+    except DataProblem as problem:  # retrying will not fix the data: fail now, alert, wait for a Clear
+        raise AirflowFailException(str(problem)) from None

@@ -10,16 +10,16 @@ Like the marts DAG, a manual run names its date in the `ds` param and may name a
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
-from sluice.orchestration import OWNER, alerts
+from sluice import lake
+from sluice.orchestration import DS, START_DATE, default_args
 from sluice.settings import Settings
 
 DAG_ID = "sluice_maintenance"
-DS = "{{ params.ds or data_interval_start | ds }}"
 BUCKET = "{{ params.lake_bucket }}"
 
 
@@ -59,16 +59,10 @@ def maintenance_dag(settings: Settings, topics: list[str]) -> DAG:
         description="Raw-zone compaction, and retention of raw days and quarantined rows",
         # 03:00, after the night's marts runs have read yesterday; the interval's first day is the run's date.
         schedule=CronDataIntervalTimetable("0 3 * * *", timezone="UTC"),
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args={
-            "owner": OWNER,
-            "retries": 2,
-            "retry_delay": timedelta(seconds=settings.airflow_retry_delay_seconds),
-            "on_failure_callback": alerts.on_failure,
-            "on_retry_callback": alerts.on_retry,
-        },
+        default_args=default_args(2, timedelta(seconds=settings.airflow_retry_delay_seconds)),
         tags=["sluice", "maintenance"],
         params={
             "ds": Param(None, type=["null", "string"], description="the run's date, YYYY-MM-DD (default: interval)"),
@@ -83,8 +77,8 @@ def maintenance_dag(settings: Settings, topics: list[str]) -> DAG:
                 op_kwargs={"topic": topic, "ds": DS, "bucket": BUCKET},
             )
         for name, prefix, setting in [
-            ("expire_raw", "raw/", "raw_retention_days"),
-            ("expire_quarantine", "quarantine/", "quarantine_retention_days"),
+            ("expire_raw", f"{lake.RAW}/", "raw_retention_days"),
+            ("expire_quarantine", f"{lake.QUARANTINE}/", "quarantine_retention_days"),
         ]:
             PythonOperator(
                 task_id=name,

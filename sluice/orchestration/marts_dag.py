@@ -6,8 +6,8 @@ and blocks everything downstream of it. Models that read the raw zone wait for i
 published model updates an Airflow Asset, so downstream DAGs are data-aware. One Slack summary per successful run;
 failures alert per task (`sluice.orchestration.alerts`).
 
-Execution mode follows `settings.profile`: `local` runs each job on this machine's Spark, `k8s` submits the same
-job as a SparkApplication through the spark-operator.
+Execution mode follows `settings.profile` and is decided by the job itself (`SparkJob.operator`): `local` runs each
+job as a client of the stack's warm Spark Connect server, `k8s` submits the same job as a SparkApplication.
 """
 
 from __future__ import annotations
@@ -18,16 +18,14 @@ from typing import Any
 from airflow.sdk import DAG, Asset, BaseOperator, CronDataIntervalTimetable, Param
 from airflow.sdk.exceptions import AirflowFailException
 
+from sluice import lake
 from sluice.marts.project import Model, Project
-from sluice.orchestration import OWNER, alerts
+from sluice.orchestration import DS, START_DATE, alerts, default_args
 from sluice.orchestration.completeness import RawHoursCompleteSensor
-from sluice.orchestration.jobs import DataProblem, SparkJob
+from sluice.orchestration.jobs import SparkJob
 from sluice.settings import Settings
 
 DAG_ID = "sluice_marts"
-# The partition a run builds: the first day of its data interval, or the `ds` param of a manual run. Manual runs name
-# their date in a param because Airflow allows one run per logical date; a day is re-run by clearing its run.
-DS = "{{ params.ds or data_interval_start | ds }}"
 # A run may build another lake than the deployment's (a test or staging bucket): DAG params, defaults from settings.
 TARGET = {"SLUICE_LAKE_BUCKET": "{{ params.lake_bucket }}", "SLUICE_MARTS_SCHEMA": "{{ params.marts_schema }}"}
 WAIT_TASK = "raw_hours_complete"
@@ -35,15 +33,8 @@ SUMMARY_TASK = "notify_success"
 
 
 def asset_of(model: Model, settings: Settings) -> Asset:
-    return Asset(name=f"sluice.{model.name}", uri=f"s3://{settings.lake_bucket}/{model.layer}/{model.name}")
-
-
-def build_locally(model: str, ds: str, target: dict[str, str]) -> None:
-    """Local mode: the model's Spark job as a process on this machine."""
-    try:
-        SparkJob.build_model(model, ds).run_locally(target)
-    except DataProblem as problem:  # retrying will not fix the data: fail now, alert, wait for a Clear
-        raise AirflowFailException(str(problem)) from None
+    location = lake.table_location(model.layer, model.name)
+    return Asset(name=f"sluice.{model.name}", uri=f"s3://{settings.lake_bucket}/{location}")
 
 
 def notify_success(models: list[str], ds: str, target: dict[str, str], **context: Any) -> None:
@@ -67,47 +58,27 @@ def notify_success(models: list[str], ds: str, target: dict[str, str], **context
 
 
 def model_task(model: Model, settings: Settings) -> BaseOperator:
-    common: dict[str, Any] = {
-        "task_id": model.name,
-        "outlets": [asset_of(model, settings)],
-        "depends_on_past": model.reads_own_past,  # a daily snapshot needs yesterday's partition
-        "doc_md": model.spec.description,
-    }
-    if settings.profile == "k8s":
-        import yaml
-        from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import SparkKubernetesOperator
-
-        manifest = SparkJob.build_model(model.name, DS).spark_application(settings, TARGET)
-        return SparkKubernetesOperator(  # type: ignore[no-any-return]
-            application_file=yaml.safe_dump(manifest, sort_keys=False),
-            namespace=settings.k8s_namespace,
-            get_logs=True,
-            **common,
-        )
-    from airflow.providers.standard.operators.python import PythonOperator
-
-    kwargs = {"model": model.name, "ds": DS, "target": TARGET}
-    return PythonOperator(python_callable=build_locally, op_kwargs=kwargs, **common)
+    return SparkJob.build_model(model.name, DS).operator(
+        settings,
+        TARGET,
+        task_id=model.name,
+        outlets=[asset_of(model, settings)],
+        depends_on_past=model.reads_own_past,  # a daily snapshot needs yesterday's partition
+        doc_md=model.spec.description,
+    )
 
 
 def marts_dag(project: Project, settings: Settings) -> DAG:
-    default_args = {
-        "owner": OWNER,
-        "retries": 2,
-        "retry_delay": timedelta(seconds=settings.airflow_retry_delay_seconds),
-        "on_failure_callback": alerts.on_failure,
-        "on_retry_callback": alerts.on_retry,
-    }
     with DAG(
         DAG_ID,
         description=f"{len(project.models)} marts models in dependency order, each gated by its quality checks",
         # Each run covers one whole day and starts once it is over (Airflow 3's plain cron schedule would give a
         # run for midnight an empty interval); the sensor then waits for the sink to mark the day's hours.
         schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=3,
-        default_args=default_args,
+        default_args=default_args(2, timedelta(seconds=settings.airflow_retry_delay_seconds)),
         tags=["sluice", "marts"],
         params={
             "ds": Param(None, type=["null", "string"], description="date to build, YYYY-MM-DD (default: the interval)"),

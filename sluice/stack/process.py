@@ -114,7 +114,9 @@ class ManagedProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         user: str | None = None,
+        group: str | None = None,
     ) -> int:
+        """Start argv detached; as `user` (and, with `group`, that group and no other) when running as root."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
@@ -128,6 +130,8 @@ class ManagedProcess:
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
                 user=user,
+                group=group,
+                extra_groups=[] if group else None,  # drop root's supplementary groups along with its group
                 start_new_session=True,
             )
         self.pid_file.write_text(json.dumps({"pid": proc.pid, "start": _start_ticks(proc.pid)}))

@@ -9,12 +9,13 @@ from sluice.stack import prerequisites
 from sluice.stack.airflow import AIRFLOW_SERVICES
 from sluice.stack.process import StackError, group_members, memory_kib, require_free_ports, wait_until
 from sluice.stack.services import SERVICES, Service
+from sluice.stack.spark import SPARK_SERVICES
 
 
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
-    state: str  # "healthy", "unhealthy", "stopped" or, for Spark, "ready"
+    state: str  # "healthy", "unhealthy" or "stopped"
     address: str
     pid: int | None = None
     rss_mib: float = 0.0
@@ -22,11 +23,11 @@ class ServiceStatus:
 
     @property
     def ok(self) -> bool:
-        return self.state in ("healthy", "ready")
+        return self.state == "healthy"
 
 
 def _services(settings: Settings) -> list[Service]:
-    return [service(settings) for service in (*SERVICES, *AIRFLOW_SERVICES)]
+    return [service(settings) for service in (*SERVICES, *SPARK_SERVICES, *AIRFLOW_SERVICES)]
 
 
 def _probe(service: Service) -> bool:
@@ -42,21 +43,8 @@ def _status_of(service: Service) -> ServiceStatus:
     return ServiceStatus(service.name, state, service.address(), pid, rss / 1024, peak / 1024)
 
 
-def _spark_status(settings: Settings) -> ServiceStatus:
-    """Spark runs inside each job's process; it is ready when Java and its jars are."""
-    from sluice.spark import extra_jars
-
-    address = f"{settings.spark_master} (in-process)"
-    try:
-        prerequisites.java_binary()
-        extra_jars()
-    except StackError:
-        return ServiceStatus("spark", "unavailable", address)
-    return ServiceStatus("spark", "ready", address)
-
-
 def status(settings: Settings) -> list[ServiceStatus]:
-    return [*(_status_of(service) for service in _services(settings)), _spark_status(settings)]
+    return [_status_of(service) for service in _services(settings)]
 
 
 def up(settings: Settings) -> list[ServiceStatus]:

@@ -5,9 +5,9 @@ HEALTHY_STACK = {
     "s3": "healthy",
     "postgres": "healthy",
     "slack": "healthy",
+    "spark-connect": "healthy",
     "airflow-api": "healthy",
     "airflow-scheduler": "healthy",
     "airflow-dags": "healthy",
     "airflow-trigger": "healthy",
-    "spark": "ready",
 }

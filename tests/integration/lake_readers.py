@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from kafka import KafkaConsumer, TopicPartition
 
-from ingestion.raw_zone import RAW_SCHEMA
+from sluice import lake
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
 from sluice.topics import commit_group_offsets
@@ -34,7 +34,7 @@ def read_raw(settings: Settings) -> pa.Table:
     """Every raw-zone row in the test's bucket."""
     s3 = s3_client(settings)
     tables = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix="raw/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix=f"{lake.RAW}/"):
         for item in page.get("Contents", []):
             if not item["Key"].endswith(".parquet"):
                 continue
@@ -81,4 +81,4 @@ def bad_listings(day: date) -> pa.Table:
         "kafka_timestamp": [moment] * 2,
         "ingested_at": [moment] * 2,
     }
-    return pa.table(columns, schema=RAW_SCHEMA)
+    return pa.table(columns, schema=lake.raw_schema())

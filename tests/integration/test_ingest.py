@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from ingestion.completeness import progress_key
 from ingestion.contract import load_contract
 from ingestion.sink import Counters, Sink
+from sluice.lake import ingest_progress_key
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
 from tests.integration.lake_readers import end_offsets, read_deadletters, read_raw
@@ -222,7 +222,7 @@ def _listing_partitions(settings: Settings) -> int:
 
 
 def _progress(settings: Settings, partition: int) -> dict:  # type: ignore[type-arg]
-    key = progress_key("marketplace.listings", partition)
+    key = ingest_progress_key("marketplace.listings", partition)
     return dict(json.loads(s3_client(settings).get_object(Bucket=settings.lake_bucket, Key=key)["Body"].read()))
 
 
@@ -256,7 +256,9 @@ def test_idle_partitions_stop_holding_back_the_markers(lake: Settings, unique: s
     }
     assert {marker["watermark"] for marker in markers.values() if marker} == {"2026-11-01T15:20:00+00:00"}
     assert [_progress(lake, p)["idle"] for p in range(4)] == [True] * 4
-    listed = s3_client(lake).list_objects_v2(Bucket=lake.lake_bucket, Prefix=progress_key("marketplace.listings", 4))
+    listed = s3_client(lake).list_objects_v2(
+        Bucket=lake.lake_bucket, Prefix=ingest_progress_key("marketplace.listings", 4)
+    )
     assert "Contents" not in listed
 
     # p0 wakes up with a late event at 11:30 and one at 17:50: hour 11 is rewritten, and once p0 is idle again

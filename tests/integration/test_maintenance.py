@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingestion.compaction import ManifestMismatch, compact_day, compacted_key
-from ingestion.completeness import Completeness, marker_key
-from ingestion.raw_zone import object_key, to_parquet
+from ingestion.compaction import ManifestMismatch, compact_day
+from ingestion.completeness import Completeness
+from ingestion.raw_zone import to_parquet
+from sluice import lake
 from sluice.objectstore import S3Client, s3_client
 from sluice.retention import expire
 from sluice.settings import Settings
@@ -39,7 +40,7 @@ def _put_raw(s3: S3Client, bucket: str, hour: datetime, partition: int, offsets:
             "kafka_offset": pa.array(list(offsets), pa.int64()),
         }
     )
-    key = object_key(TOPIC, partition, offsets[0], hour)
+    key = lake.raw_object_key(TOPIC, partition, offsets[0], hour)
     meta = {"rows": str(len(offsets)), "partition": str(partition)}
     meta |= {"first_offset": str(offsets[0]), "last_offset": str(offsets[-1])}
     s3.put_object(Bucket=bucket, Key=key, Body=to_parquet(table), Metadata=meta)
@@ -51,16 +52,16 @@ def _mark(settings: Settings, s3: S3Client, hour: datetime) -> None:
 
 
 def _folder(s3: S3Client, bucket: str, hour: datetime) -> list[str]:
-    prefix = marker_key(TOPIC, hour).removesuffix("_COMPLETE.json")
+    prefix = lake.raw_hour_prefix(TOPIC, hour)
     return sorted(o["Key"].removeprefix(prefix) for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"])
 
 
 def _marker(s3: S3Client, bucket: str, hour: datetime) -> dict:  # type: ignore[type-arg]
-    return dict(json.loads(s3.get_object(Bucket=bucket, Key=marker_key(TOPIC, hour))["Body"].read()))
+    return dict(json.loads(s3.get_object(Bucket=bucket, Key=lake.marker_key(TOPIC, hour))["Body"].read()))
 
 
 def _event_ids(s3: S3Client, bucket: str, hour: datetime) -> list[str]:
-    prefix = marker_key(TOPIC, hour).removesuffix("_COMPLETE.json")
+    prefix = lake.raw_hour_prefix(TOPIC, hour)
     ids: list[str] = []
     for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
         if item["Key"].endswith(".parquet"):
@@ -132,7 +133,7 @@ def test_a_run_interrupted_after_either_step_is_finished_by_the_next(bucket: tup
     bodies = {key: s3.get_object(Bucket=name, Key=key)["Body"].read() for key in originals}
     _mark(settings, s3, HOUR_0)
     # Step 1 done, then a crash: a compacted object the marker does not list yet.
-    s3.put_object(Bucket=name, Key=compacted_key(marker_key(TOPIC, HOUR_0), TOPIC, 2), Body=b"half-written")
+    s3.put_object(Bucket=name, Key=lake.compacted_key(TOPIC, HOUR_0, 2), Body=b"half-written")
 
     compact_day(s3, name, TOPIC, DAY)
     assert _folder(s3, name, HOUR_0) == ["_COMPLETE.json", f"{TOPIC}-compacted-v2.parquet"]

@@ -7,6 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,10 +25,12 @@ from ingestion.contract import load_contract
 from ingestion.raw_zone import to_parquet
 from ingestion.simulator import Record, SimulationConfig, produce, simulate
 from ingestion.sink import ingest_backlog
-from sluice.marts.build import Builder, GateFailed
+from sluice.marts.build import Builder, GateFailed, read_build_record
 from sluice.marts.project import load_project
 from sluice.objectstore import s3_client
-from sluice.settings import Settings
+from sluice.settings import REPO_ROOT, Settings
+from sluice.stack.process import wait_until
+from sluice.stack.spark import SparkConnect
 from tests.integration.lake_readers import bad_listings
 
 if TYPE_CHECKING:
@@ -166,3 +175,116 @@ def test_bad_rows_block_the_partition_keep_the_published_one_and_are_quarantined
         assert sorted(row.event_id for row in quarantined) == ["bad-negative-price", "bad-null-key"]
     finally:
         s3.delete_object(Bucket=bucket, Key=key)
+
+
+# --- the job as Airflow runs it: a process, a client of the warm Spark Connect server (or a classic session) --------
+
+JOB = [sys.executable, "-m", "spark_jobs.build_model"]
+KILLED = "dim_listings"  # reads several upstreams and its own past: a build long enough to kill halfway
+
+
+def _job(settings: Settings, model: str, day: date, **env: str) -> subprocess.Popen[str]:
+    target = {"SLUICE_LAKE_BUCKET": settings.lake_bucket, "SLUICE_MARTS_SCHEMA": settings.marts_schema}
+    return subprocess.Popen(
+        [*JOB, model, "--date", str(day)],
+        cwd=REPO_ROOT,
+        env={**os.environ, **target, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _run_job(settings: Settings, model: str, day: date, **env: str) -> str:
+    job = _job(settings, model, day, **env)
+    output, _ = job.communicate(timeout=600)
+    assert job.returncode == 0, output[-3000:]
+    return output
+
+
+def _staged(settings: Settings) -> list[str]:
+    listed = s3_client(settings).list_objects_v2(Bucket=settings.lake_bucket, Prefix="_staging/")
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def _wait_for_staging(settings: Settings, model: str, day: date, job: subprocess.Popen[str]) -> None:
+    """Until the job has begun writing its staged partition: it is then mid-build."""
+    prefix = f"_staging/{model}/dt={day}/"
+    deadline = time.monotonic() + 300
+    while not s3_client(settings).list_objects_v2(Bucket=settings.lake_bucket, Prefix=prefix).get("KeyCount"):
+        assert job.poll() is None, "the job ended before it staged anything"
+        assert time.monotonic() < deadline, f"nothing staged under {prefix}"
+        time.sleep(0.05)
+
+
+def test_a_job_in_a_classic_session_as_on_kubernetes_publishes_the_same_partition(
+    spark: SparkSession, built: BuiltLake
+) -> None:
+    clean = _partition(spark, built, "fct_transactions", SECOND)
+    record = read_build_record(s3_client(built.settings), built.settings, "fct_transactions", SECOND)
+    output = _run_job(built.settings, "fct_transactions", SECOND, SLUICE_SPARK_REMOTE="")  # no server: its own JVM
+    assert f"fct_transactions dt={SECOND}: {len(clean)} rows published" in output
+    assert read_build_record(s3_client(built.settings), built.settings, "fct_transactions", SECOND) != record
+    spark.catalog.refreshTable(built.builder.table("fct_transactions"))
+    assert _partition(spark, built, "fct_transactions", SECOND) == clean
+
+
+def test_a_job_killed_mid_build_and_run_again_publishes_the_clean_partition_and_leaves_nothing_staged(
+    spark: SparkSession, built: BuiltLake
+) -> None:
+    """SIGKILL to the client leaves its operations running on the server; the next try must stop them before it
+    builds, or the orphan could publish beside it and leave its staged files behind."""
+    clean = _partition(spark, built, KILLED, SECOND)
+    job = _job(built.settings, KILLED, SECOND)
+    _wait_for_staging(built.settings, KILLED, SECOND, job)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+
+    _run_job(built.settings, KILLED, SECOND)  # what Airflow's retry, or a Clear, runs
+    spark.catalog.refreshTable(built.builder.table(KILLED))
+    assert _partition(spark, built, KILLED, SECOND) == clean
+    assert _staged(built.settings) == []
+
+
+def test_a_job_whose_spark_server_goes_away_fails_naming_it_and_runs_cleanly_once_it_is_back(
+    spark: SparkSession, built: BuiltLake, unique: str
+) -> None:
+    """Its own server on another port, so that stopping it mid-build leaves the other tests' server alone."""
+    port = _free_port()
+    settings = built.settings.model_copy(
+        update={
+            "home": built.settings.home / "test-stacks" / unique,
+            "spark_connect_port": port,
+            "spark_remote": f"sc://127.0.0.1:{port}",
+        }
+    )
+    server = SparkConnect(settings)
+    remote = {"SLUICE_SPARK_REMOTE": f"sc://127.0.0.1:{port}"}
+    clean = _partition(spark, built, KILLED, SECOND)
+    try:
+        server.launch()
+        assert wait_until(server.healthy, timeout=server.start_timeout)
+        job = _job(settings, KILLED, SECOND, **remote)
+        _wait_for_staging(settings, KILLED, SECOND, job)
+        server.process.stop()
+        output, _ = job.communicate(timeout=120)
+        assert job.returncode == 3, output[-3000:]
+        assert f"the Spark Connect server at sc://127.0.0.1:{port} does not answer" in output
+        assert "start it with `sluice up`" in output
+
+        server.launch()  # what `sluice up` does for it
+        assert wait_until(server.healthy, timeout=server.start_timeout)
+        _run_job(settings, KILLED, SECOND, **remote)
+    finally:
+        server.process.stop()
+        shutil.rmtree(settings.home, ignore_errors=True)
+    spark.catalog.refreshTable(built.builder.table(KILLED))
+    assert _partition(spark, built, KILLED, SECOND) == clean
+    assert _staged(built.settings) == []
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

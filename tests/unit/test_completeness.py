@@ -7,10 +7,9 @@ from ingestion.completeness import (
     Completeness,
     Progress,
     hours_to_mark,
-    marker_key,
-    progress_key,
     topic_watermark,
 )
+from sluice.lake import ingest_progress_key
 from sluice.objectstore import S3Client
 from sluice.settings import Settings
 
@@ -70,10 +69,6 @@ def test_marked_hours_are_not_marked_again() -> None:
     assert hours_to_mark(at(13, 0), marked_until=at(11), first_hour=at(10)) == [at(12)]
 
 
-def test_markers_sit_in_their_hour_folder() -> None:
-    assert marker_key("marketplace.chats", at(9)) == "raw/marketplace.chats/dt=2026-11-01/hr=09/_COMPLETE.json"
-
-
 def test_progress_documents_without_an_idle_flag_are_active() -> None:
     assert Progress.parse({"latest_event": at(9).isoformat()}) == active(at(9))
     assert Progress.parse(idle(at(9)).document()) == idle(at(9))
@@ -123,27 +118,27 @@ def test_partitions_going_idle_and_active_again_move_the_markers() -> None:
     worker.committed(TOPIC, 1, [at(h) for h in range(10, 17)], at(16, 20))
     worker.committed(TOPIC, 2, [at(11), at(13)], at(13, 10))
     assert worker.publish() == 9  # p0 holds the watermark at 09:40: hours 0-8, empty, from midnight of the first day
-    assert lake.document(progress_key(TOPIC, 0)) == {"latest_event": at(10, 40).isoformat(), "idle": False}
+    assert lake.document(ingest_progress_key(TOPIC, 0)) == {"latest_event": at(10, 40).isoformat(), "idle": False}
 
     worker.idle(TOPIC, 0)
     assert worker.publish() == 3  # p2 (13:10) is now the slowest active one: 9, 10 and 11
-    assert lake.document(progress_key(TOPIC, 0))["idle"] is True
+    assert lake.document(ingest_progress_key(TOPIC, 0))["idle"] is True
     worker.idle(TOPIC, 1)
     assert worker.publish() == 0  # p2 still holds it
     worker.idle(TOPIC, 2)
     worker.idle(TOPIC, 3)
     assert worker.publish() == 3  # all idle: up to 16:20 less the lateness, so 12, 13 and 14
-    assert lake.document(progress_key(TOPIC, 3)) is None
+    assert lake.document(ingest_progress_key(TOPIC, 3)) is None
     assert lake.marked() == {hour: 1 for hour in range(15)}
 
     # Records reach p2 again: it is active at once, and its late event rewrites the 13:00 marker.
     worker.arrived(TOPIC, 2)
     assert worker.publish() == 0
-    assert lake.document(progress_key(TOPIC, 2))["idle"] is False
+    assert lake.document(ingest_progress_key(TOPIC, 2))["idle"] is False
     worker.committed(TOPIC, 2, [at(13)], at(13, 30))
     assert worker.publish() == 1
     assert lake.marked() == {hour: 2 if hour == 13 else 1 for hour in range(15)}
-    assert lake.document(progress_key(TOPIC, 2)) == {"latest_event": at(13, 30).isoformat(), "idle": False}
+    assert lake.document(ingest_progress_key(TOPIC, 2)) == {"latest_event": at(13, 30).isoformat(), "idle": False}
 
 
 def test_a_restarted_worker_marks_what_its_idle_partitions_make_due() -> None:

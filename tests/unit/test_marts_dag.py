@@ -118,5 +118,6 @@ def test_a_scheduled_run_builds_its_whole_day_and_a_manual_one_the_date_it_names
     task = dag.get_task("stg_users")
     scheduled = {"params": {"ds": None}, "data_interval_start": datetime(2026, 11, 20, tzinfo=UTC)}
     manual = {"params": {"ds": "2026-11-18"}, "data_interval_start": None}
-    assert task.render_template(task.op_kwargs["ds"], scheduled) == "2026-11-20"  # type: ignore[attr-defined]
-    assert task.render_template(task.op_kwargs["ds"], manual) == "2026-11-18"  # type: ignore[attr-defined]
+    arguments = task.op_kwargs["job"]["arguments"]  # type: ignore[attr-defined]
+    assert task.render_template(arguments, scheduled) == ["stg_users", "--date", "2026-11-20"]
+    assert task.render_template(arguments, manual) == ["stg_users", "--date", "2026-11-18"]

@@ -122,7 +122,7 @@ def test_render_puts_the_date_in_for_spark_and_duckdb(root: Path) -> None:
 
 
 def test_source_columns_are_the_raw_zone_files_columns_plus_partitions() -> None:
-    from ingestion.raw_zone import RAW_SCHEMA
+    from sluice.lake import raw_schema
     from sluice.marts.project import SOURCE_COLUMNS
 
-    assert (*RAW_SCHEMA.names, "dt", "hr") == SOURCE_COLUMNS
+    assert (*raw_schema().names, "dt", "hr") == SOURCE_COLUMNS

@@ -20,7 +20,7 @@ import pytest
 from sluice.marts.project import Model, Project, load_project
 from sluice.marts.spec import UnitTest
 from sluice.settings import load_settings
-from sluice.spark import spark_session
+from sluice.spark import classic_session
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -42,9 +42,8 @@ CASES = [
 def local_spark() -> Iterator[SparkSession]:
     os.environ["TZ"] = "UTC"  # collect() turns timestamps into naive datetimes in the process's time zone
     time.tzset()
-    # Sluice's own session (same jars), so that the JVM it starts also serves later tests that need S3 and the
-    # metastore; but on temp views only, with no stack needed.
-    session = spark_session(load_settings(spark_master="local[1]", spark_shuffle_partitions=1), catalog=False)
+    # A classic session in this process, on temp views only: no stack needed.
+    session = classic_session(load_settings(spark_master="local[1]", spark_shuffle_partitions=1), catalog=False)
     yield session
     session.stop()
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pyarrow.parquet as pq
 
 from ingestion.contract import load_contract
-from ingestion.raw_zone import RecordBatch, decode, object_key, split_by_hour, to_parquet
+from ingestion.raw_zone import RecordBatch, decode, split_by_hour, to_parquet
 from ingestion.sink import PartitionBuffer, flush_due
 from sluice.settings import load_settings
 
@@ -34,13 +34,6 @@ def _batch(values: list[bytes], first_offset: int = 100) -> RecordBatch:
         [b"1"] * n,
         values,
         [1_762_000_000_000 + i for i in range(n)],
-    )
-
-
-def test_object_names_carry_topic_partition_hour_and_first_offset() -> None:
-    hour = datetime(2026, 11, 1, 21, tzinfo=UTC)
-    assert object_key("marketplace.listings", 2, 1500, hour) == (
-        "raw/marketplace.listings/dt=2026-11-01/hr=21/marketplace.listings-p0002-o00000000000000001500.parquet"
     )
 
 
