@@ -105,6 +105,30 @@ def smoke() -> None:
 
 
 @app.command()
+def sql(query: Annotated[str, typer.Argument(help="One SQL statement, e.g. a SELECT on a mart.")]) -> None:
+    """Run a statement on the analysts' read-only SQL endpoint (the Spark Thrift Server) and print the rows."""
+    from contextlib import closing
+
+    from pyhive.exc import OperationalError
+
+    from sluice.stack.spark import connect
+
+    with closing(connect(_settings())) as connection:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(query)
+        except OperationalError as error:  # PyHive wraps the server's message in the whole Thrift response
+            status = getattr(error.args[0], "status", None) if error.args else None
+            typer.secho(f"error: {getattr(status, 'errorMessage', error)}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+        names = [column[0] for column in cursor.description or []]
+        rows = [[str(value) for value in row] for row in cursor.fetchall()]
+    widths = [max(len(text) for text in column) for column in zip(names, *rows, strict=True)] if names else []
+    for line in (names, *rows):
+        typer.echo("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip())
+
+
+@app.command()
 def topics() -> None:
     """Create the contract's topics and the dead-letter topic (partitions and retention from settings)."""
     from ingestion.contract import load_contract

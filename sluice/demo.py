@@ -38,6 +38,9 @@ def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], N
     echo('  clients    eval "$(sluice env)" sets up aws, psql and Kafka tools')
     echo("  ingest     sluice ingest --status")
     echo(f"  marts      sluice marts list | graph; tables in schema {settings.marts_schema} (Hive metastore)")
+    echo(f"  sql        hive://127.0.0.1:{settings.spark_thrift_port} read-only (PyHive, Superset, beeline); try:")
+    echo(f'             sluice sql "select dt, dau, wau, mau, gmv, transactions, new_listings from '
+         f'{settings.marts_schema}.mart_marketplace_kpis order by dt"')  # fmt: skip
     echo(f"  quality    s3://{settings.lake_bucket}/{lake.QUALITY_DOCS_INDEX} (Great Expectations Data Docs)")
     echo(f"  logs       {settings.logs_dir}")
     return built

@@ -18,13 +18,15 @@ else:
 __all__ = ["S3Client", "delete_keys", "s3_client"]
 
 
-def s3_client(settings: Settings, *, connect_timeout: float = 10, retries: int = 5) -> S3Client:
+def s3_client(settings: Settings, *, reader: bool = False, connect_timeout: float = 10, retries: int = 5) -> S3Client:
+    """A client with the jobs' identity, or (reader=True) the analysts' read-only one (list and read the lake)."""
+    prefix = "s3_reader" if reader else "s3"
     return boto3.client(
         "s3",
         endpoint_url=settings.s3_url,
         region_name=settings.s3_region,
-        aws_access_key_id=settings.secret("s3_access_key"),
-        aws_secret_access_key=settings.secret("s3_secret_key"),
+        aws_access_key_id=settings.secret(f"{prefix}_access_key"),  # type: ignore[arg-type]
+        aws_secret_access_key=settings.secret(f"{prefix}_secret_key"),  # type: ignore[arg-type]
         config=Config(
             connect_timeout=connect_timeout,
             retries={"max_attempts": retries, "mode": "standard"},

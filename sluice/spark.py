@@ -98,8 +98,10 @@ def session_conf(settings: Settings, *, catalog: bool = True) -> dict[str, str]:
     }
     if jars:
         conf["spark.jars"] = ",".join(str(jar) for jar in jars)
-        # The metastore client loads its JDBC driver from the driver's class path, not from spark.jars.
-        conf["spark.driver.extraClassPath"] = ":".join(str(jar) for jar in jars if jar.name.startswith("postgresql-"))
+        # On the driver JVM's own class path too: the metastore client loads its JDBC driver from there, and a server
+        # runs statements under per-session class loaders, through which the AWS SDK's shaded commons-logging, once
+        # loaded by one session, fails in the next with NoClassDefFoundError (LogFactoryImpl$3).
+        conf["spark.driver.extraClassPath"] = ":".join(str(jar) for jar in jars)
     return conf | s3a_conf(settings) | (metastore_conf(settings) if catalog else {})
 
 
@@ -116,6 +118,9 @@ def classic_session(settings: Settings, app_name: str = "sluice", *, catalog: bo
     process carries the same jars."""
     from pyspark.sql import SparkSession
 
+    # Inherited from a parent process that used Spark Connect, these would make PySpark refuse a classic session.
+    for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE"):
+        os.environ.pop(variable, None)
     if settings.spark_master.startswith("local"):
         # Keep the driver on loopback rather than whatever the hostname resolves to.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -159,10 +164,11 @@ def session_id(spark: SparkSession) -> str | None:
     return spark.session_id if isinstance(spark, ConnectSession) else None
 
 
-def interrupt_session(url: str, session_id: str, timeout: float = 120.0) -> list[str]:
-    """Interrupt whatever an earlier client's session still runs on the server, wait until it stops, and close
-    the session. A client killed mid-job leaves its operations running on the server; this ends them.
-    Returns the interrupted operation ids (none when the session had ended or no longer exists)."""
+def interrupt_tag(url: str, session_id: str, tag: str, timeout: float = 120.0) -> list[str]:
+    """Interrupt the operations tagged `tag` that a client's session still runs on the server, and wait until they
+    have stopped. A client killed mid-job leaves its operations running on the server; this ends them. The session
+    itself stays open: its client may be alive, and idle sessions expire on the server by themselves. Returns the
+    interrupted operation ids (none when the session was closed or no longer exists)."""
     import time
 
     from pyspark.errors import PySparkException
@@ -173,14 +179,12 @@ def interrupt_session(url: str, session_id: str, timeout: float = 120.0) -> list
     interrupted: list[str] = []
     deadline = time.monotonic() + timeout
     try:
-        while running := session.interruptAll():
+        while running := session.interruptTag(tag):
             interrupted += [op for op in running if op not in interrupted]
             if time.monotonic() > deadline:
-                raise SparkUnavailable(f"operations {running} of Spark session {session_id} would not stop")
+                raise SparkUnavailable(f"operations {running} tagged {tag} of Spark session {session_id} go on")
             time.sleep(0.5)
     except PySparkException as error:
-        if "SESSION_CLOSED" in str(error):  # it ended normally; nothing is left running
-            return interrupted
-        raise
-    session.stop()
+        if "SESSION_CLOSED" not in str(error):  # a closed session ran to its end: nothing is left running
+            raise
     return interrupted

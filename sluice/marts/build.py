@@ -132,7 +132,7 @@ class Builder:
         for source in sorted(model.upstream & self.project.sources.keys()):
             self._raw_view(source, ds, require_complete).createOrReplaceTempView(source)
         self.spark.catalog.setCurrentDatabase(self.schema)
-        self._take_over(name, ds)
+        tag = self._take_over(name, ds)
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         staged_uri = f"{self.settings.lake_uri}/{lake.staging_prefix(name, ds)}{run_id}"
         try:
@@ -144,17 +144,20 @@ class Builder:
             staged.write.insertInto(self.table(name), overwrite=True)  # dynamic: this dt partition only
         finally:
             self._delete(staged_uri)
+            if tag:
+                self.spark.removeTag(tag)
         built = Built(name, ds, rows, len(gate.checks), time.monotonic() - started, report.result_uri)
         self.s3.put_object(Bucket=self.settings.lake_bucket, Key=lake.build_record_key(name, ds), Body=built.to_json())
         return built
 
-    def _take_over(self, name: str, ds: date) -> None:
+    def _take_over(self, name: str, ds: date) -> str | None:
         """Make this the only build of the partition: a killed client's build can still be running on the Spark
-        Connect server (a task killed and retried, or cleared), and must not publish over or beside this one. Its
-        session is interrupted, then everything earlier tries staged is removed."""
-        from sluice.spark import interrupt_session, session_id
+        Connect server (a task killed and retried, or cleared), and must not publish over or beside this one. Over
+        Connect, each build tags its operations by partition and records its session; the next build interrupts
+        that tag in that session, then removes everything earlier tries staged. Returns this build's tag."""
+        from sluice.spark import interrupt_tag, session_id
 
-        own = session_id(self.spark)
+        own, tag = session_id(self.spark), f"sluice-build-{self.schema}-{name}-{ds}"
         if own is not None and self.settings.spark_remote:
             key = lake.build_session_key(name, ds)
             try:
@@ -162,12 +165,14 @@ class Builder:
             except self.s3.exceptions.NoSuchKey:
                 earlier = {}
             if earlier.get("session_id") not in (None, own):
-                stopped = interrupt_session(self.settings.spark_remote, earlier["session_id"])
+                stopped = interrupt_tag(self.settings.spark_remote, earlier["session_id"], tag)
                 if stopped:
                     print(f"{name} dt={ds}: stopped {len(stopped)} operation(s) of an earlier build still running "
                           f"in Spark session {earlier['session_id']}", flush=True)  # fmt: skip
             self.s3.put_object(Bucket=self.settings.lake_bucket, Key=key, Body=json.dumps({"session_id": own}))
+            self.spark.addTag(tag)
         self._delete(f"{self.settings.lake_uri}/{lake.staging_prefix(name, ds)}")
+        return tag if own is not None else None
 
     def build_many(self, names: list[str], ds: date, *, require_complete: bool = True) -> Iterator[Built]:
         for name in names:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sluice.settings import Settings
 from sluice.stack import prerequisites
-from sluice.stack.process import ManagedProcess, StackError
+from sluice.stack.process import ManagedProcess, StackError, wait_until
 
 
 class Service(ABC):
@@ -183,26 +183,59 @@ class ObjectStore(Service):
     def address(self) -> str:
         return f"{self.settings.s3_url}/{self.settings.lake_bucket}"
 
+    @property
+    def identities_file(self) -> Path:
+        return self.dir / "s3-identities.json"
+
+    def _identities(self) -> str:
+        """The S3 identities: the jobs' (everything), and the analysts' SQL endpoint's (list and read the lake)."""
+        s = self.settings
+
+        def identity(name: str, access_key: str, secret_key: str, actions: list[str]) -> dict[str, object]:
+            return {
+                "name": name,
+                "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                "actions": actions,
+            }
+
+        return json.dumps(
+            {
+                "identities": [
+                    identity(
+                        "sluice",
+                        s.secret("s3_access_key"),
+                        s.secret("s3_secret_key"),
+                        ["Admin", "Read", "Write", "List", "Tagging"],
+                    ),
+                    # Bucket-scoped: no Write, Tagging or Admin anywhere, and nothing in any other bucket.
+                    identity(
+                        "sluice-reader",
+                        s.secret("s3_reader_access_key"),
+                        s.secret("s3_reader_secret_key"),
+                        [f"Read:{s.lake_bucket}", f"List:{s.lake_bucket}"],
+                    ),
+                ]
+            }
+        )
+
+    def _write_identities(self) -> bool:
+        """Write the identities file; True if its content changed."""
+        wanted = self._identities()
+        identities = self.identities_file
+        identities.parent.mkdir(parents=True, exist_ok=True)
+        if identities.exists() and identities.read_text() == wanted:
+            return False
+        partial = identities.with_suffix(".tmp")  # renamed into place: a reload never reads half a file
+        partial.write_text("")
+        partial.chmod(0o600)  # before the keys go in
+        partial.write_text(wanted)
+        partial.replace(identities)
+        return True
+
     def launch(self) -> None:
         s = self.settings
-        identities = self.dir / "s3-identities.json"
-        identities.parent.mkdir(parents=True, exist_ok=True)
-        identities.write_text(
-            json.dumps(
-                {
-                    "identities": [
-                        {
-                            "name": "sluice",
-                            "credentials": [
-                                {"accessKey": s.secret("s3_access_key"), "secretKey": s.secret("s3_secret_key")}
-                            ],
-                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                        }
-                    ]
-                }
-            )
-        )
-        identities.chmod(0o600)
+        identities = self.identities_file
+        self._write_identities()
         self.process.start(
             [
                 prerequisites.weed_binary(),
@@ -228,6 +261,19 @@ class ObjectStore(Service):
 
         s3_client(self.settings, connect_timeout=2, retries=0).head_bucket(Bucket=self.settings.lake_bucket)
         return True
+
+    def after_healthy(self) -> None:
+        """A server started before an identity was added (or a key changed) reloads the file on SIGHUP, so
+        `sluice up` on a running stack needs no restart."""
+        from sluice.objectstore import s3_client
+
+        pid = self.process.pid()
+        if not self._write_identities() or pid is None:
+            return
+        os.kill(pid, signal.SIGHUP)
+        reader = s3_client(self.settings, reader=True, connect_timeout=2, retries=0)
+        if not wait_until(lambda: reader.list_objects_v2(Bucket=self.settings.lake_bucket, MaxKeys=1), timeout=10):
+            raise StackError(f"s3: the server did not load the new identities in {self.identities_file} on SIGHUP")
 
 
 class Postgres(Service):
@@ -336,6 +382,51 @@ class Postgres(Service):
                 for database in self.settings.postgres_databases:
                     if database not in existing:
                         cur.execute(f'create database "{database}"')
+        finally:
+            conn.close()
+        self._grant_reader()
+
+    def _grant_reader(self) -> None:
+        """The analysts' SQL endpoint reads the Hive metastore as a role that can only SELECT: its tables now,
+        and those the writer (DataNucleus, on first use) creates later. Idempotent; the password follows settings."""
+        import psycopg2
+        from psycopg2 import sql
+
+        s = self.settings
+        reader, writer = sql.Identifier(s.postgres_reader_user), sql.Identifier(s.postgres_user)
+        conn = psycopg2.connect(s.postgres_dsn("postgres"), connect_timeout=5)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("select 1 from pg_roles where rolname = %s", (s.postgres_reader_user,))
+                verb = "alter" if cur.fetchone() else "create"
+                cur.execute(
+                    sql.SQL(
+                        "{} role {} login nosuperuser nocreatedb nocreaterole noinherit noreplication password %s"
+                    ).format(sql.SQL(verb), reader),
+                    (s.secret("postgres_reader_password"),),
+                )
+                cur.execute(
+                    sql.SQL("grant connect on database {} to {}").format(sql.Identifier(s.metastore_database), reader)
+                )
+        finally:
+            conn.close()
+        conn = psycopg2.connect(s.postgres_dsn(s.metastore_database), connect_timeout=5)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                # PostgreSQL < 15 lets every role create tables in `public`; say it explicitly for all versions.
+                cur.execute("revoke create on schema public from public")
+                cur.execute(
+                    sql.SQL("revoke temporary on database {} from public").format(sql.Identifier(s.metastore_database))
+                )
+                cur.execute(sql.SQL("grant usage on schema public to {}").format(reader))
+                cur.execute(sql.SQL("grant select on all tables in schema public to {}").format(reader))
+                cur.execute(
+                    sql.SQL(
+                        "alter default privileges for role {} in schema public grant select on tables to {}"
+                    ).format(writer, reader)
+                )
         finally:
             conn.close()
 

@@ -6,6 +6,7 @@ HEALTHY_STACK = {
     "postgres": "healthy",
     "slack": "healthy",
     "spark-connect": "healthy",
+    "spark-thrift": "healthy",
     "airflow-api": "healthy",
     "airflow-scheduler": "healthy",
     "airflow-dags": "healthy",

@@ -1,11 +1,16 @@
 """The analysts' SQL endpoint (Spark Thrift Server) reads what the jobs wrote, and cannot change the lake or the
-catalog: its S3 identity may only list and read, its PostgreSQL role may only SELECT from the metastore."""
+catalog: its S3 identity may only list and read, its PostgreSQL role may only SELECT from the metastore, and under root
+its JVM runs as an unprivileged user."""
 
 from __future__ import annotations
 
-import io
+import os
+import subprocess
+import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -16,10 +21,10 @@ from botocore.exceptions import ClientError
 from pyhive import hive
 from pyspark.sql import SparkSession
 
-from sluice.objectstore import s3_client
+from sluice.objectstore import delete_keys, s3_client
 from sluice.settings import Settings
 from sluice.stack.process import require_free_ports, wait_until
-from sluice.stack.thrift import SparkThriftServer
+from sluice.stack.spark import SparkThriftServer
 
 # (listing_id, title, price, dt): two partitions, a null and a non-ASCII title.
 ROWS = [
@@ -46,9 +51,14 @@ def endpoint(stack: Settings) -> Iterator[Settings]:
         server.process.stop(server.stop_signal)
 
 
-def analyst(settings: Settings) -> hive.Cursor:
+@contextmanager
+def analyst(settings: Settings) -> Iterator[hive.Cursor]:
     """What an analyst's client does: PyHive to the endpoint's address, nothing from Sluice."""
-    return hive.connect(host="127.0.0.1", port=settings.spark_thrift_port, username="analyst").cursor()
+    connection = hive.connect(host="127.0.0.1", port=settings.spark_thrift_port, username="analyst")
+    try:
+        yield connection.cursor()
+    finally:
+        connection.close()
 
 
 @pytest.fixture
@@ -69,10 +79,7 @@ def listings(spark: SparkSession, stack: Settings) -> Iterator[str]:
     yield schema
     for database in (f"{schema}_other", schema):
         spark.sql(f"drop database if exists {database} cascade")
-    s3 = s3_client(stack)
-    keys = list(lake_objects(stack, f"{schema}/"))
-    for start in range(0, len(keys), 1000):
-        s3.delete_objects(Bucket=stack.lake_bucket, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]]})
+    delete_keys(s3_client(stack), stack.lake_bucket, list(lake_objects(stack, f"{schema}/")))
 
 
 def lake_objects(settings: Settings, prefix: str) -> dict[str, str]:
@@ -110,13 +117,37 @@ def read_parquet_directly(settings: Settings, prefix: str) -> list[tuple[object,
 
 
 def test_the_endpoint_reads_back_the_rows_the_jobs_wrote(endpoint: Settings, listings: str) -> None:
-    cursor = analyst(endpoint)
-    cursor.execute(f"select listing_id, title, price, dt from {listings}.listings order by listing_id")
-    served = cursor.fetchall()
-    assert served == ROWS
-    assert read_parquet_directly(endpoint, f"{listings}/t/") == sorted(ROWS, key=lambda row: row[0])
-    cursor.execute(f"show tables in {listings}")
-    assert [row[1] for row in cursor.fetchall()] == ["listings"]
+    with analyst(endpoint) as cursor:
+        cursor.execute(f"select listing_id, title, price, dt from {listings}.listings order by listing_id")
+        assert cursor.fetchall() == ROWS
+        cursor.execute(f"show tables in {listings}")
+        assert [row[1] for row in cursor.fetchall()] == ["listings"]
+    assert read_parquet_directly(endpoint, f"{listings}/t/") == ROWS
+
+
+def test_sluice_sql_prints_the_rows_and_refuses_a_write_with_the_reason(endpoint: Settings, listings: str) -> None:
+    sluice = str(Path(sys.executable).parent / "sluice")
+    query = f"select listing_id, title, dt from {listings}.listings order by listing_id"
+    shown = subprocess.run([sluice, "sql", query], capture_output=True, text=True, check=False, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert [line.split() for line in shown.stdout.splitlines()] == [
+        ["listing_id", "title", "dt"],
+        ["1", "bike", "2026-11-20"],
+        ["2", "vélo", "cargo", "2026-11-20"],
+        ["3", "lamp", "2026-11-21"],
+    ]
+    refused = subprocess.run(
+        [sluice, "sql", f"drop table {listings}.listings"], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: "), refused.stderr
+    assert "read-only" in refused.stderr, refused.stderr
+
+
+def error_message(error: hive.OperationalError) -> str:
+    """The server's message for a failed statement (PyHive carries the whole Thrift response)."""
+    response = error.args[0]
+    return str(response.status.errorMessage) if hasattr(response, "status") else str(error)
 
 
 def write_statements(schema: str) -> list[str]:
@@ -140,20 +171,20 @@ def test_writes_through_the_endpoint_fail_and_change_nothing(
     assert len(lake_before) >= 2  # two partitions' Parquet at least: the snapshot has something to lose
     assert f"{listings}.listings" in catalog_before
 
-    cursor = analyst(endpoint)
     accepted, refusals = [], {}
-    for statement in write_statements(listings):
-        try:
-            cursor.execute(statement)
-        except hive.OperationalError as error:
-            refusals[statement] = error.args[0].status.errorMessage
-        else:
-            accepted.append(statement)
-    assert accepted == []
-    assert lake_objects(endpoint, f"{listings}/") == lake_before
-    assert catalog(spark, listings) == catalog_before
-    cursor.execute(f"select count(*) from {listings}.listings")
-    assert cursor.fetchall() == [(len(ROWS),)]
+    with analyst(endpoint) as cursor:
+        for statement in write_statements(listings):
+            try:
+                cursor.execute(statement)
+            except hive.OperationalError as error:
+                refusals[statement] = error_message(error)
+            else:
+                accepted.append(statement)
+        assert accepted == []
+        assert lake_objects(endpoint, f"{listings}/") == lake_before
+        assert catalog(spark, listings) == catalog_before
+        cursor.execute(f"select count(*) from {listings}.listings")
+        assert cursor.fetchall() == [(len(ROWS),)]
 
     # The same statements are fine for the jobs' identity, and visibly change both snapshots: the refusals above
     # were the endpoint's rights, not mistakes in the SQL, and the snapshots would have seen a change.
@@ -164,17 +195,20 @@ def test_writes_through_the_endpoint_fail_and_change_nothing(
     print("\n".join(f"{statement}\n    -> {message.splitlines()[0]}" for statement, message in refusals.items()))
 
 
-def test_the_endpoint_cannot_empty_a_local_folder_it_does_not_own(endpoint: Settings, tmp_path: Path) -> None:
-    """INSERT OVERWRITE LOCAL DIRECTORY empties a folder on the server's machine before writing; the server runs as an
-    unprivileged user, so it cannot do that to the stack's files."""
-    if SparkThriftServer(endpoint)._run_as() is None:
-        pytest.skip("not root: the endpoint runs as this user, who owns the folder")
-    kept = tmp_path / "keep.txt"
-    kept.write_text("stack state")
-    with pytest.raises(hive.OperationalError, match="Unable to clear output directory"):
-        analyst(endpoint).execute(f"insert overwrite local directory '{tmp_path}' using parquet select 1 as a")
-    assert [path.name for path in tmp_path.iterdir()] == ["keep.txt"]
-    assert kept.read_text() == "stack state"
+def test_the_endpoint_cannot_empty_a_local_folder_it_does_not_own(endpoint: Settings) -> None:
+    """INSERT OVERWRITE LOCAL DIRECTORY empties a folder on the server's machine before writing; under root the server
+    runs as an unprivileged user, so it cannot do that to the stack's files."""
+    if os.geteuid() != 0:
+        pytest.skip("not root: the endpoint runs as this user, who may write their own folders")
+    with tempfile.TemporaryDirectory(prefix="sluice-") as folder:
+        Path(folder).chmod(0o755)  # visible to the server's user, as the stack's folders are
+        kept = Path(folder) / "keep.txt"
+        kept.write_text("stack state")
+        with analyst(endpoint) as cursor, pytest.raises(hive.OperationalError) as refused:
+            cursor.execute(f"insert overwrite local directory '{folder}' using parquet select 1 as a")
+        assert "Unable to clear output directory" in error_message(refused.value)
+        assert [path.name for path in Path(folder).iterdir()] == ["keep.txt"]
+        assert kept.read_text() == "stack state"
 
 
 def test_the_reader_s3_identity_lists_and_reads_but_cannot_put_or_delete(stack: Settings, unique: str) -> None:
@@ -186,13 +220,15 @@ def test_the_reader_s3_identity_lists_and_reads_but_cannot_put_or_delete(stack: 
         assert [item["Key"] for item in listed["Contents"]] == [key]
         assert reader.get_object(Bucket=stack.lake_bucket, Key=key)["Body"].read() == b"written by a job"
 
-        for attempt in (
-            lambda: reader.put_object(Bucket=stack.lake_bucket, Key=f"{unique}/new.txt", Body=b"x"),
-            lambda: reader.put_object(Bucket=stack.lake_bucket, Key=key, Body=b"overwritten"),
-            lambda: reader.delete_object(Bucket=stack.lake_bucket, Key=key),
-            lambda: reader.copy_object(Bucket=stack.lake_bucket, Key=f"{unique}/copy.txt", CopySource=f"lake/{key}"),
-            lambda: reader.create_multipart_upload(Bucket=stack.lake_bucket, Key=f"{unique}/big.bin"),
-        ):
+        bucket = stack.lake_bucket
+        attempts: list[Callable[[], object]] = [
+            lambda: reader.put_object(Bucket=bucket, Key=f"{unique}/new.txt", Body=b"x"),
+            lambda: reader.put_object(Bucket=bucket, Key=key, Body=b"overwritten"),
+            lambda: reader.delete_object(Bucket=bucket, Key=key),
+            lambda: reader.copy_object(Bucket=bucket, Key=f"{unique}/copy.txt", CopySource=f"{bucket}/{key}"),
+            lambda: reader.create_multipart_upload(Bucket=bucket, Key=f"{unique}/big.bin"),
+        ]
+        for attempt in attempts:
             with pytest.raises(ClientError) as refused:
                 attempt()
             assert refused.value.response["Error"]["Code"] == "AccessDenied"
@@ -202,46 +238,49 @@ def test_the_reader_s3_identity_lists_and_reads_but_cannot_put_or_delete(stack: 
         assert "Deleted" not in batch
 
         assert list(lake_objects(stack, f"{unique}/")) == [key]
-        body = io.BytesIO(writer.get_object(Bucket=stack.lake_bucket, Key=key)["Body"].read())
-        assert body.read() == b"written by a job"
+        assert writer.get_object(Bucket=stack.lake_bucket, Key=key)["Body"].read() == b"written by a job"
     finally:
         writer.delete_object(Bucket=stack.lake_bucket, Key=key)
 
 
-def test_the_reader_postgres_role_selects_from_the_metastore_and_nothing_more(stack: Settings, unique: str) -> None:
-    reader = psycopg2.connect(
-        host=stack.postgres_host,
-        port=stack.postgres_port,
-        dbname=stack.metastore_database,
-        user=stack.postgres_reader_user,
-        password=stack.secret("postgres_reader_password"),
+def metastore_as_reader(settings: Settings) -> psycopg2.extensions.connection:
+    connection = psycopg2.connect(
+        host=settings.postgres_host,
+        port=settings.postgres_port,
+        dbname=settings.metastore_database,
+        user=settings.postgres_reader_user,
+        password=settings.secret("postgres_reader_password"),
         connect_timeout=5,
     )
-    reader.autocommit = True
-    try:
-        with reader.cursor() as cur:
-            cur.execute("""select "NAME" from "DBS" where "NAME" = 'default'""")
-            assert cur.fetchall() == [("default",)]
-            for statement in (
-                """insert into "DBS" ("DB_ID", "NAME", "DB_LOCATION_URI") values (-1, 'mallory', 's3a://x')""",
-                """update "DBS" set "DESC" = 'mallory' where "NAME" = 'default'""",
-                """delete from "TABLE_PARAMS" where false""",
-                f"create table {unique} (a int)",
-                f"create temporary table {unique} (a int)",
-                """drop table "VERSION" """,
-            ):
-                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
-                    cur.execute(statement)
-    finally:
-        reader.close()
+    connection.autocommit = True
+    return connection
+
+
+def test_the_reader_postgres_role_selects_from_the_metastore_and_nothing_more(stack: Settings, unique: str) -> None:
+    with closing(metastore_as_reader(stack)) as reader, reader.cursor() as cur:
+        cur.execute("""select "NAME" from "DBS" where "NAME" = 'default'""")
+        assert cur.fetchall() == [("default",)]
+        # Each touches no row, so a role with too many rights fails the test without changing the shared catalog.
+        for statement in (
+            """insert into "DBS" select * from "DBS" where false""",
+            """update "DBS" set "DESC" = 'mallory' where false""",
+            """delete from "TABLE_PARAMS" where false""",
+            """select * from "TBLS" where false for update""",  # the row locks a writing metastore client takes
+            f"create table {unique} (a int)",
+            f"create temporary table {unique} (a int)",
+        ):
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(statement)
+
     # A table the writer (DataNucleus, as the stack's user) creates later is readable too: default privileges.
-    with psycopg2.connect(stack.postgres_dsn(stack.metastore_database)) as writer, writer.cursor() as cur:
-        cur.execute(f"create table {unique} (a int)")
-    try:
-        with psycopg2.connect(reader.dsn, password=stack.secret("postgres_reader_password")) as again:
-            with again.cursor() as cur:
+    with closing(psycopg2.connect(stack.postgres_dsn(stack.metastore_database))) as writer:
+        writer.autocommit = True
+        with writer.cursor() as cur:
+            cur.execute(f"create table {unique} (a int)")
+        try:
+            with closing(metastore_as_reader(stack)) as reader, reader.cursor() as cur:
                 cur.execute(f"select count(*) from {unique}")
                 assert cur.fetchall() == [(0,)]
-    finally:
-        with psycopg2.connect(stack.postgres_dsn(stack.metastore_database)) as writer, writer.cursor() as cur:
-            cur.execute(f"drop table {unique}")
+        finally:
+            with writer.cursor() as cur:
+                cur.execute(f"drop table {unique}")

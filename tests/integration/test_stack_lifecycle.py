@@ -83,6 +83,7 @@ def test_up_status_down_leave_no_process_behind(other_stack: Settings) -> None:
         "s3",
         "slack",
         "spark-connect",
+        "spark-thrift",
     ]
     assert {row.state for row in status(other_stack)} == {"stopped"}
     for row in started.values():
