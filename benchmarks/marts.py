@@ -245,10 +245,19 @@ def ensure_data(settings: Settings, data: DataSet) -> dict[str, Any]:
 
 
 def jvm_cpu_s(spark: SparkSession | None) -> float:
-    """User + system CPU seconds of Spark's driver JVM (local mode: executors are its threads)."""
+    """User + system CPU seconds of Spark's driver JVM (local mode: executors are its threads): the process's own, or
+    over Spark Connect the stack's server's (whatever else it runs meanwhile counts too)."""
+    from sluice.spark import session_id
+    from sluice.stack.spark import SparkConnect
+
     if spark is None:
         return 0.0
-    pid = spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
+    if session_id(spark) is not None:
+        pid = SparkConnect(load_settings()).process.pid()
+        if pid is None:
+            return 0.0
+    else:
+        pid = spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -520,11 +529,18 @@ class BuilderEngine(Engine):
 # --- runs ---------------------------------------------------------------------------------------------------------
 
 
-def spark_session_for(settings: Settings, static: list[str]) -> SparkSession:
-    """Sluice's session; `static` settings (JVM options, static SQL settings) reach spark-submit through
-    PYSPARK_SUBMIT_ARGS, as `SparkSession.builder` is a new builder on every access."""
-    from sluice.spark import classic_session
+def spark_session_for(settings: Settings, static: list[str], connect: bool) -> SparkSession:
+    """Sluice's session, classic or (connect) a client of the stack's Spark Connect server; `static` settings (JVM
+    options, static SQL settings) reach spark-submit through PYSPARK_SUBMIT_ARGS, as `SparkSession.builder` is a new
+    builder on every access."""
+    from sluice.spark import classic_session, connect_session
 
+    if connect:
+        assert settings.spark_remote, "--connect needs SLUICE_SPARK_REMOTE (the local profile sets it)"
+        t0 = time.perf_counter()
+        session = connect_session(settings.spark_remote)
+        print(f"spark connect session to {settings.spark_remote} in {time.perf_counter() - t0:.1f}s", flush=True)
+        return session
     if static:
         os.environ["PYSPARK_SUBMIT_ARGS"] = " ".join(f"--conf {shlex.quote(s)}" for s in static) + " pyspark-shell"
     t0 = time.perf_counter()
@@ -737,6 +753,7 @@ def main() -> None:
     static = "a setting for the session's start (JVM options, static SQL settings); repeatable"
     parser.add_argument("--spark-static", action="append", default=[], metavar="KEY=VALUE", help=static)
     parser.add_argument("--keep", action="store_true", help="keep this run's outputs, schema and tables")
+    parser.add_argument("--connect", action="store_true", help="the builder as a client of the stack's Connect server")
     args = parser.parse_args()
 
     base = load_settings()
@@ -751,7 +768,10 @@ def main() -> None:
     )
     project, out = load_project(), BENCH_HOME / f"run-{RUN}"
     need_spark = args.tune or any(e in args.engines for e in ("spark", "builder"))
-    spark = spark_session_for(settings, args.spark_static) if need_spark else None
+    if args.connect and ({"spark", "spark-tuned"} & set(args.engines.split(",")) or args.tune):
+        parser.error("--connect runs the builder over Spark Connect: --engines duckdb,builder (the bare Spark engines "
+                     "use JVM-only APIs)")  # fmt: skip
+    spark = spark_session_for(settings, args.spark_static, args.connect) if need_spark else None
     try:
         if args.tune:
             tune(args, data, project, spark, out)

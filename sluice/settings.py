@@ -193,10 +193,16 @@ class Settings(BaseSettings):
             raise MissingSettingError(f"profile {self.profile!r} needs {ENV_PREFIX}AIRFLOW_UI_URL (the UI address)")
         return self.airflow_ui_url.rstrip("/")
 
-    def postgres_dsn(self, database: str | None = None) -> str:
+    def postgres_dsn(self, database: str | None = None, *, reader: bool = False) -> str:
+        """The jobs' connection string, or (reader=True) the SQL endpoint's read-only role's."""
+        user, password = (
+            (self.postgres_reader_user, self.secret("postgres_reader_password"))
+            if reader
+            else (self.postgres_user, self.secret("postgres_password"))
+        )
         return (
-            f"postgresql://{self.postgres_user}:{self.secret('postgres_password')}"
-            f"@{self.postgres_host}:{self.postgres_port}/{database or self.postgres_database}"
+            f"postgresql://{user}:{password}@{self.postgres_host}:{self.postgres_port}/"
+            f"{database or self.postgres_database}"
         )
 
 

@@ -137,6 +137,7 @@ _INITIALISE = (
     "run any Spark job with the catalog"
 )
 
+
 def thrift_conf(settings: Settings) -> dict[str, str]:
     """The jobs' Spark conf (`session_conf`: jars, catalog, lake) with the analysts' read-only identities in place of
     the writer's, and DataNucleus forbidden to create or change anything in the metastore's database."""
@@ -193,8 +194,10 @@ class SparkThriftServer(SparkServer):
 
     name = "spark-thrift"
     main_class = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
-    log4j2 = LOG4J2 + "# It warns on every closed statement that it had no job to cancel.\n" + (
-        "logger.dag.name = org.apache.spark.scheduler.DAGScheduler\nlogger.dag.level = ERROR\n"
+    log4j2 = (
+        LOG4J2
+        + "# It warns on every closed statement that it had no job to cancel.\n"
+        + ("logger.dag.name = org.apache.spark.scheduler.DAGScheduler\nlogger.dag.level = ERROR\n")
     )
     stage = 2  # after the metastore (PostgreSQL), the lake and the writer's Spark, which creates the metastore's tables
     start_timeout = 120.0
@@ -214,14 +217,7 @@ class SparkThriftServer(SparkServer):
         s = self.settings
         where = f"the Hive metastore (PostgreSQL database {s.metastore_database!r})"
         try:
-            conn = psycopg2.connect(
-                host=s.postgres_host,
-                port=s.postgres_port,
-                dbname=s.metastore_database,
-                user=s.postgres_reader_user,
-                password=s.secret("postgres_reader_password"),
-                connect_timeout=5,
-            )
+            conn = psycopg2.connect(s.postgres_dsn(s.metastore_database, reader=True), connect_timeout=5)
         except psycopg2.OperationalError as error:
             raise StackError(
                 f"{self.name}: role {s.postgres_reader_user!r} cannot connect to {where}: {str(error).strip()}; "

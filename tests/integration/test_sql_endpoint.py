@@ -244,14 +244,7 @@ def test_the_reader_s3_identity_lists_and_reads_but_cannot_put_or_delete(stack: 
 
 
 def metastore_as_reader(settings: Settings) -> psycopg2.extensions.connection:
-    connection = psycopg2.connect(
-        host=settings.postgres_host,
-        port=settings.postgres_port,
-        dbname=settings.metastore_database,
-        user=settings.postgres_reader_user,
-        password=settings.secret("postgres_reader_password"),
-        connect_timeout=5,
-    )
+    connection = psycopg2.connect(settings.postgres_dsn(settings.metastore_database, reader=True), connect_timeout=5)
     connection.autocommit = True
     return connection
 
