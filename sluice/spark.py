@@ -165,10 +165,10 @@ def session_id(spark: SparkSession) -> str | None:
 
 
 def interrupt_tag(url: str, session_id: str, tag: str, timeout: float = 120.0) -> list[str]:
-    """Interrupt the operations tagged `tag` that a client's session still runs on the server, and wait until they
-    have stopped. A client killed mid-job leaves its operations running on the server; this ends them. The session
-    itself stays open: its client may be alive, and idle sessions expire on the server by themselves. Returns the
-    interrupted operation ids (none when the session was closed or no longer exists)."""
+    """Interrupt the operations tagged `tag` that a client's session still runs on the server, asking again until
+    the server has none left to interrupt. A client killed mid-job leaves its operations running on the server; this
+    ends them. The session itself stays open: its client may be alive, and idle sessions expire on the server by
+    themselves. Returns the interrupted operation ids (none when the session was closed or no longer exists)."""
     import time
 
     from pyspark.errors import PySparkException

@@ -177,6 +177,7 @@ def _outage(service: Service, seconds: float) -> None:
     ("service", "seconds"), [(ObjectStore, 30.0), (Kafka, 5.0)], ids=["s3-down-30s", "broker-restart"]
 )
 def test_an_outage_mid_ingest_loses_and_doubles_nothing(
+    stack: Settings,
     lake: Settings,
     sink_env: dict[str, str],
     sinks: list[subprocess.Popen[bytes]],
@@ -190,7 +191,7 @@ def test_an_outage_mid_ingest_loses_and_doubles_nothing(
     process = _start_sink_and_wait(sink_env, sinks, log, tmp_path)
     with Feed(lake, unique, count=20_000, seconds=20) as feed:
         time.sleep(6)
-        _outage(service(lake), seconds)
+        _outage(service(stack), seconds)  # the stack's own settings: the S3 identities name its lake bucket
     _drain_and_stop(lake, process, log)
     _assert_exactly_once(lake, feed, dlq_start)
     if service is ObjectStore:
