@@ -8,7 +8,8 @@ The day goes through Kafka and the sink into a bucket of this run's own, as in `
 scheduler is restarted with that mode's SLUICE_SPARK_REMOTE (its LocalExecutor's tasks inherit it) and the same
 day is built by a manual run of `sluice_marts`; the scheduler is restarted as it was at the end. Reported per mode:
 the run's wall time, the sum of its task durations, and Airflow's scheduling gap (a task's start less the end of
-the last of its upstream tasks, p50/p95, from the REST API); then the ratios. Results go to benchmarks/results/.
+the last of its upstream tasks, p50/p95, from the REST API), also without the time it waited for a free task slot
+(the idle gap); then the ratios. Results go to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -53,26 +54,49 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(airflow: AirflowClient, run_id: str) -> dict[str, Any]:
-    """Wall time, task time and the scheduling gaps of a finished run, all from Airflow's own records."""
+    """Wall time, task time and the scheduling gaps of a finished run, all from Airflow's own records.
+
+    A task's gap runs from the moment it could start (its last upstream task ended) to its start. Part of that is
+    waiting for a task slot (`SLUICE_AIRFLOW_PARALLELISM`); the idle gap starts once a slot was also free (the last
+    end of any task before its start), which leaves Airflow's own latency."""
     instances = {ti["task_id"]: ti for ti in airflow.task_instances(DAG_ID, run_id)}
     tasks = airflow.request("GET", f"/dags/{DAG_ID}/tasks")["tasks"]
     upstream: dict[str, list[str]] = {task["task_id"]: [] for task in tasks}
     for task in tasks:
         for child in task["downstream_task_ids"]:
             upstream[child].append(task["task_id"])
-    gaps = []
+    spans = {
+        task_id: (datetime.fromisoformat(ti["start_date"]), datetime.fromisoformat(ti["end_date"]))
+        for task_id, ti in instances.items()
+        if ti["start_date"] and ti["end_date"]
+    }
+    gaps, idle_gaps = [], []
     for task_id, parents in upstream.items():
-        if parents and instances[task_id]["start_date"]:
-            ready = max(datetime.fromisoformat(instances[p]["end_date"]) for p in parents)
-            gaps.append((datetime.fromisoformat(instances[task_id]["start_date"]) - ready).total_seconds())
+        if not parents or task_id not in spans:
+            continue
+        start, ready = spans[task_id][0], max(spans[p][1] for p in parents)
+        # When it waited for a slot, the slot it took was freed by the last task that ended before it started.
+        free = max([ready, *(end for other, (_, end) in spans.items() if other != task_id and ready <= end <= start)])
+        gaps.append((start - ready).total_seconds())
+        idle_gaps.append((start - free).total_seconds())
     wall, busy = airflow.timing(DAG_ID, run_id)
     return {
+        "run_id": run_id,
         "wall_s": wall,
         "task_s": busy,
         "tasks": len(instances),
         "gap_p50_s": percentile(gaps, 0.5),
         "gap_p95_s": percentile(gaps, 0.95),
+        "idle_gap_p50_s": percentile(idle_gaps, 0.5),
+        "idle_gap_p95_s": percentile(idle_gaps, 0.95),
     }
+
+
+def summary(row: dict[str, Any]) -> str:
+    return (
+        f"wall {row['wall_s'] / 60:5.1f} min  tasks {row['task_s'] / 60:5.1f} min  gap p50 {row['gap_p50_s']:5.1f} s "
+        f"p95 {row['gap_p95_s']:5.1f} s  idle gap p50 {row['idle_gap_p50_s']:4.1f} s p95 {row['idle_gap_p95_s']:4.1f} s"
+    )
 
 
 def main() -> None:
@@ -98,10 +122,9 @@ def main() -> None:
             run = airflow.wait(DAG_ID, run_id, timeout=3 * 3600)
             if run["state"] != "success":
                 raise RuntimeError(f"{mode}: run {run_id} ended {run['state']}")
-            results[mode] = measure(airflow, run_id) | {"waited_s": time.monotonic() - started}
-            row = results[mode]
-            print(f"{mode:<13} wall {row['wall_s'] / 60:5.1f} min  tasks {row['task_s'] / 60:5.1f} min  "
-                  f"gap p50 {row['gap_p50_s']:4.1f} s  p95 {row['gap_p95_s']:4.1f} s", flush=True)  # fmt: skip
+            results[mode] = measure(airflow, run_id)
+            results[mode]["waited_s"] = time.monotonic() - started
+            print(f"{mode:<13} {summary(results[mode])}", flush=True)
     finally:
         use_mode(settings, None)
     if {"per-task-jvm", "connect"} <= results.keys():
