@@ -216,6 +216,9 @@ def test_an_engineer_clears_a_failed_task_in_the_airflow_ui_and_the_run_complete
             page.get_by_label("Username").fill("admin")
             page.get_by_label("Password").fill(admin_password(settings))
             page.get_by_role("button", name="Sign in").click()
+            # The sign-in page sends the browser on by itself once it has the token: under load that can come after a
+            # `goto` of ours and take the browser away from the page the test opened.
+            page.wait_for_url(lambda url: "/auth/" not in url, timeout=60_000)
             page.wait_for_load_state("networkidle")
             page.goto(f"{airflow.base_url}/dags/{DAG_ID}/runs/{demo.run_id}", wait_until="networkidle")
             failed = page.get_by_role("row").filter(has_text=SUMMARY_TASK)  # the run's task instance table
