@@ -94,7 +94,10 @@ def catalog(spark: SparkSession, schema: str) -> dict[str, object]:
     databases = sorted(row[0] for row in spark.sql(f"show databases like '{schema}*'").collect())
     found: dict[str, object] = {"databases": databases}
     for database in databases:
+        # `show tables` also lists the session's temporary views (the builder's raw views): not the catalog's.
         for row in spark.sql(f"show tables in {database}").collect():
+            if row.isTemporary:
+                continue
             table = f"{database}.{row.tableName}"
             found[table] = [tuple(r) for r in spark.sql(f"describe table extended {table}").collect()]
             found[f"{table} partitions"] = [tuple(r) for r in spark.sql(f"show partitions {table}").collect()]
