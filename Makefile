@@ -10,13 +10,18 @@ BIN := $(VENV)/bin
 help:  ## List what a newcomer can run
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.synced build/jars/kafka/.copied build/jars/spark/.copied  ## Install system packages, the Python environment and the jars
+setup: $(VENV)/.synced superset/.venv/.synced build/jars/kafka/.copied build/jars/spark/.copied  ## Install system packages, the Python environment and the jars
 	@scripts/install-system-packages
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@scripts/install-system-packages
 	@command -v uv >/dev/null || python3 -m pip install --quiet uv==0.13.8
 	uv sync --frozen
+	@touch $@
+
+# Superset has its own locked environment: it needs SQLAlchemy 1.4, Airflow 3 needs 2.x.
+superset/.venv/.synced: superset/pyproject.toml superset/uv.lock $(VENV)/.synced
+	uv sync --frozen --project superset
 	@touch $@
 
 build/jars/%/.copied: jars/%/pom.xml

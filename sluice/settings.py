@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     postgres_reader_user: str = "sluice_reader"  # may read the metastore's tables, nothing else
     postgres_reader_password: SecretStr | None = None
     postgres_database: str = "sluice"
-    postgres_databases: tuple[str, ...] = ("sluice", "airflow", "metastore")
+    postgres_databases: tuple[str, ...] = ("sluice", "airflow", "metastore", "superset")
     metastore_database: str = "metastore"
 
     # Spark. Locally jobs are clients of one warm Spark Connect server (`spark_remote`); an empty SLUICE_SPARK_REMOTE
@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     # The analysts' SQL endpoint: Spark Thrift Server (HiveServer2 protocol), read-only, its own JVM.
     spark_thrift_port: int = 10000
     spark_thrift_memory: str = "1g"
+
+    # Superset: the analysts' BI, on the SQL endpoint; provisioned by `sluice superset sync` from marts/ and superset/.
+    superset_port: int = 8088
+    superset_ui_url: str | None = None  # the UI's address in links; the local server by default
+    superset_secret_key: SecretStr | None = None  # signs sessions; local: generated on first start and kept
+    superset_admin_password: SecretStr | None = None  # local: generated on first start and printed
+    superset_analyst_password: SecretStr | None = None  # the local `analyst` user's; generated like the admin's
+    superset_workers: int = 2  # gunicorn worker processes, each with threads for a dashboard's parallel charts
+    superset_metadata_database: str = "superset"
 
     # Marts: the catalog schema their tables are registered in; the models' SQL lives in marts/.
     marts_schema: str = "sluice"
@@ -134,6 +143,9 @@ class Settings(BaseSettings):
             object.__setattr__(self, "kafka_bootstrap", self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}")
             object.__setattr__(self, "s3_endpoint", self.s3_endpoint or f"http://127.0.0.1:{self.s3_port}")
             object.__setattr__(self, "airflow_ui_url", self.airflow_ui_url or f"http://127.0.0.1:{self.airflow_port}")
+            object.__setattr__(
+                self, "superset_ui_url", self.superset_ui_url or f"http://127.0.0.1:{self.superset_port}"
+            )
             if self.spark_remote is None:
                 object.__setattr__(self, "spark_remote", f"sc://127.0.0.1:{self.spark_connect_port}")
             object.__setattr__(self, "spark_jars_dir", self.spark_jars_dir or REPO_ROOT / "build" / "jars" / "spark")
@@ -192,6 +204,13 @@ class Settings(BaseSettings):
         if self.airflow_ui_url is None:  # only Airflow's own components need it, so it is checked here
             raise MissingSettingError(f"profile {self.profile!r} needs {ENV_PREFIX}AIRFLOW_UI_URL (the UI address)")
         return self.airflow_ui_url.rstrip("/")
+
+    @property
+    def superset_url(self) -> str:
+        """Superset's UI and REST API as users reach it."""
+        if self.superset_ui_url is None:
+            raise MissingSettingError(f"profile {self.profile!r} needs {ENV_PREFIX}SUPERSET_UI_URL (the UI address)")
+        return self.superset_ui_url.rstrip("/")
 
     def postgres_dsn(self, database: str | None = None, *, reader: bool = False) -> str:
         """The jobs' connection string, or (reader=True) the SQL endpoint's read-only role's."""

@@ -147,6 +147,7 @@ def _load_model(sql_path: Path, layer: str) -> Model:
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     tables = {table.name for table in tree.find_all(exp.Table)} - ctes
     _check_columns(sql_path, tree, spec)
+    _check_metrics(yaml_path, spec)
     return Model(name, layer, sql_path, spec, tree, frozenset(tables - {name}), name in tables)
 
 
@@ -177,6 +178,22 @@ def _check_columns(sql_path: Path, tree: exp.Query, spec: ModelSpec) -> None:
             f"{sql_path}: selects {list(selected)} but {sql_path.with_suffix('.yml').name} declares "
             f"{list(declared)}; make them the same names in the same order"
         )
+
+
+def _check_metrics(yaml_path: Path, spec: ModelSpec) -> None:
+    columns = {c.name for c in spec.columns}
+    for metric in spec.metrics:
+        where = f"{yaml_path}: metric {metric.name!r} ({metric.expression!r})"
+        try:
+            expression = sqlglot.parse_one(metric.expression, read=DIALECT)
+        except sqlglot.errors.ParseError as err:
+            raise ProjectError(f"{where} is not Spark SQL: {err}") from None
+        if unknown := {c.name for c in expression.find_all(exp.Column)} - columns:
+            raise ProjectError(f"{where} names columns {sorted(unknown)} that the model does not have")
+        if not any(expression.find_all(exp.AggFunc)):
+            raise ProjectError(f"{where} aggregates nothing; a metric is e.g. sum(x) or sum(a) / nullif(sum(b), 0)")
+    if len({m.name for m in spec.metrics}) != len(spec.metrics):
+        raise ProjectError(f"{yaml_path}: two metrics have the same name")
 
 
 def _check_references(model: Model, known: set[str], root: Path) -> None:

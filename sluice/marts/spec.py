@@ -101,6 +101,16 @@ class Column(_Strict):
     tests: tuple[ColumnTest, ...] = ()
 
 
+class Metric(_Strict):
+    """A measure defined once beside its model (Superset datasets get it; charts name it instead of re-typing it)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(min_length=1)  # what a chart shows
+    expression: str = Field(min_length=1)  # one aggregate over the model's columns, in Spark SQL
+    description: str = Field(min_length=1)
+    format: str | None = None  # d3-format of its values, e.g. ",d" or ".1%"
+
+
 class UnitTest(_Strict):
     name: str
     ds: date
@@ -115,6 +125,7 @@ class ModelSpec(_Strict):
     partition_column: Literal["dt"] = "dt"
     columns: Annotated[tuple[Column, ...], Field(min_length=1)]
     tests: tuple[TableTest, ...] = ()
+    metrics: tuple[Metric, ...] = ()
     unit_tests: tuple[UnitTest, ...] = ()
 
     @model_validator(mode="after")

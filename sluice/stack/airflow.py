@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import requests
 
-from sluice.settings import REPO_ROOT, MissingSettingError, Settings
+from sluice.settings import REPO_ROOT, Settings
+from sluice.stack.credentials import secret_hint, setting_or_generated, state_secret
 from sluice.stack.process import StackError
 from sluice.stack.services import Service
 
@@ -29,29 +29,17 @@ def airflow_home(settings: Settings) -> Path:
 
 
 def _state_secret(settings: Settings, name: str, make: str = "") -> str:
-    """A secret kept in the state directory, created on first use (readable by its owner only)."""
-    path = airflow_home(settings) / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(make or secrets.token_urlsafe(24))
-    return path.read_text().strip()
+    return state_secret(airflow_home(settings) / name, make)
 
 
 def admin_password(settings: Settings) -> str:
     """The UI's admin password: the setting when given; locally, generated on first start and kept."""
-    if settings.airflow_admin_password is not None:
-        return settings.airflow_admin_password.get_secret_value()
-    if settings.profile != "local":
-        raise MissingSettingError(f"profile {settings.profile!r} needs SLUICE_AIRFLOW_ADMIN_PASSWORD (no default)")
-    return _state_secret(settings, "admin-password")
+    return setting_or_generated(settings, "airflow_admin_password", airflow_home(settings) / "admin-password")
 
 
 def admin_password_hint(settings: Settings) -> str:
     """Where the admin password comes from, without printing it again."""
-    if settings.airflow_admin_password is not None:
-        return "SLUICE_AIRFLOW_ADMIN_PASSWORD"
-    return f"in {airflow_home(settings) / 'admin-password'}"
+    return secret_hint(settings, "airflow_admin_password", airflow_home(settings) / "admin-password")
 
 
 def slack_receiver_url(settings: Settings) -> str:

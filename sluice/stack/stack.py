@@ -10,6 +10,7 @@ from sluice.stack.airflow import AIRFLOW_SERVICES
 from sluice.stack.process import StackError, group_members, memory_kib, require_free_ports, wait_until
 from sluice.stack.services import SERVICES, Service
 from sluice.stack.spark import SPARK_SERVICES
+from sluice.stack.superset import SUPERSET_SERVICES
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class ServiceStatus:
 
 
 def _services(settings: Settings) -> list[Service]:
-    return [service(settings) for service in (*SERVICES, *SPARK_SERVICES, *AIRFLOW_SERVICES)]
+    return [service(settings) for service in (*SERVICES, *SPARK_SERVICES, *SUPERSET_SERVICES, *AIRFLOW_SERVICES)]
 
 
 def _probe(service: Service) -> bool:

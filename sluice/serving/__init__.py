@@ -1,0 +1,1 @@
+"""Serving the marts to their readers: Superset for analysts (`superset_sync`)."""

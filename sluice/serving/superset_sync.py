@@ -1,0 +1,517 @@
+"""`sluice superset sync`: Superset as code, over its REST API.
+
+Desired state comes from the repository: a dataset for every mart (descriptions and metrics from the mart's YAML),
+the dashboards of superset/dashboards/, the connection to the read-only SQL endpoint, and the `analyst` role and
+user. Each object is compared with what Superset holds and written only when it differs, so a second run changes
+nothing; charts and dashboards the sync made that the files no longer name are deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sluice.marts.project import Model, Project, load_project
+from sluice.serving.dashboards import TIME_COLUMN, Chart, DashboardSpec, load_dashboards
+from sluice.serving.superset_api import SupersetClient
+from sluice.settings import Settings
+from sluice.stack.superset import ADMIN_USER, ANALYST_USER, password
+
+DATABASE_NAME = "Sluice marts"
+MANAGED_BY = "Sluice"  # certified_by of every chart and dashboard the sync owns; others are left alone
+ANALYST_ROLE = "analyst"
+# What the analyst role may do: open every dashboard and chart, explore the datasets without saving, and run SELECT
+# in SQL Lab on the marts' connection (its `database_access` is added per connection). No write on a dashboard,
+# chart, dataset or database: Superset answers those with 403.
+ANALYST_PERMISSIONS = (
+    ("can_read", "Dashboard"), ("can_read", "Chart"), ("can_read", "Dataset"), ("can_dashboard", "Superset"),
+    ("can_explore", "Superset"), ("can_slice", "Superset"), ("can_explore_json", "Superset"), ("can_read", "Explore"),
+    ("can_read", "ExploreFormDataRestApi"), ("can_write", "ExploreFormDataRestApi"),
+    ("can_read", "ExplorePermalinkRestApi"), ("can_read", "DashboardFilterStateRestApi"),
+    ("can_write", "DashboardFilterStateRestApi"), ("can_read", "DashboardPermalinkRestApi"),
+    ("can_read", "CurrentUserRestApi"), ("can_get", "Datasource"), ("can_external_metadata", "Datasource"),
+    ("can_time_range", "Api"), ("can_read", "Theme"), ("can_read", "CssTemplate"), ("can_read", "AdvancedDataType"),
+    ("can_get", "MenuApi"), ("menu_access", "Dashboards"), ("menu_access", "Charts"), ("menu_access", "Home"),
+    ("can_get_drill_info", "Dataset"), ("can_recent_activity", "Log"), ("can_log", "Superset"),
+    ("can_read", "SecurityRestApi"),
+    # SQL Lab
+    ("can_sqllab", "Superset"), ("can_execute_sql_query", "SQLLab"), ("can_read", "SQLLab"),
+    ("can_get_results", "SQLLab"), ("can_format_sql", "SQLLab"), ("can_export_csv", "SQLLab"), ("can_read", "Query"),
+    ("can_read", "Database"), ("can_sqllab_history", "Superset"), ("menu_access", "SQL Lab"),
+    ("menu_access", "SQL Editor"), ("menu_access", "Query Search"), ("can_activate", "TabStateView"),
+    ("can_get", "TabStateView"), ("can_post", "TabStateView"), ("can_put", "TabStateView"),
+    ("can_delete", "TabStateView"), ("can_delete_query", "TabStateView"), ("can_migrate_query", "TabStateView"),
+    ("can_post", "TableSchemaView"), ("can_expanded", "TableSchemaView"), ("can_delete", "TableSchemaView"),
+    ("can_read", "SavedQuery"), ("can_write", "SavedQuery"), ("can_read", "SqlLabPermalinkRestApi"),
+    ("can_write", "SqlLabPermalinkRestApi"),
+)  # fmt: skip
+
+
+@dataclass
+class SyncReport:
+    """What a sync did, per kind of object; `changed` is false when Superset already matched the files."""
+
+    created: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    deleted: Counter[str] = field(default_factory=Counter)
+    dashboards: dict[str, str] = field(default_factory=dict)  # title -> URL
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+    def summary(self) -> str:
+        if not self.changed:
+            return "Superset already matches the files: nothing created, updated or deleted"
+        parts = [
+            f"{verb} " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+            for verb, counts in (("created", self.created), ("updated", self.updated), ("deleted", self.deleted))
+            if counts
+        ]
+        return "; ".join(parts)
+
+
+def admin_client(settings: Settings) -> SupersetClient:
+    return SupersetClient(settings.superset_url, ADMIN_USER, password(settings, ADMIN_USER))
+
+
+def endpoint_uri(settings: Settings) -> str:
+    """The SQL endpoint as Superset reaches it (PyHive; the endpoint reads with its own read-only identity)."""
+    return f"hive://superset@127.0.0.1:{settings.spark_thrift_port}/{settings.marts_schema}"
+
+
+def published_marts(project: Project) -> list[Model]:
+    return [model for model in project.models.values() if model.layer == "marts"]
+
+
+def sync(settings: Settings, project: Project | None = None) -> SyncReport:
+    """Make Superset match the files; safe to run any number of times."""
+    project = project or load_project()
+    dashboards = load_dashboards(project)
+    client = admin_client(settings)
+    report = SyncReport()
+    database_id = _sync_database(client, settings, report)
+    datasets = {
+        model.name: _sync_dataset(client, database_id, model, settings, report) for model in published_marts(project)
+    }
+    for spec in dashboards:
+        dashboard_id = _dashboard_id(client, spec, report)
+        charts = [_sync_chart(client, chart, datasets, dashboard_id, report) for chart in spec.charts]
+        _sync_dashboard(client, spec, dashboard_id, charts, datasets, project, report)
+        report.dashboards[spec.title] = f"{settings.superset_url}/superset/dashboard/{spec.slug}/"
+    _delete_unnamed_charts(client, {chart.title for spec in dashboards for chart in spec.charts}, report)
+    _delete_unnamed_dashboards(client, {spec.slug for spec in dashboards}, report)
+    _sync_analyst(client, settings, database_id, report)
+    return report
+
+
+def refresh(settings: Settings, marts: list[str], project: Project | None = None) -> list[str]:
+    """After a publish: refresh the datasets' columns and drop the cached results of charts on those marts.
+    Returns the dataset uids whose cache was invalidated."""
+    project = project or load_project()
+    client = admin_client(settings)
+    report = SyncReport()
+    database_id = _sync_database(client, settings, report)
+    uids = []
+    for name in marts:
+        dataset_id = _sync_dataset(client, database_id, project.model(name), settings, report)
+        uids.append(f"{dataset_id}__table")
+    if uids:
+        client.post("/api/v1/cachekey/invalidate", {"datasource_uids": uids})
+    return uids
+
+
+# --- the connection ---------------------------------------------------------------------------------------------
+
+
+def _sync_database(client: SupersetClient, settings: Settings, report: SyncReport) -> int:
+    desired: dict[str, Any] = {
+        "database_name": DATABASE_NAME,
+        "sqlalchemy_uri": endpoint_uri(settings),
+        "expose_in_sqllab": True,
+        "allow_dml": False,
+        "allow_ctas": False,
+        "allow_cvas": False,
+        "allow_file_upload": False,
+        "allow_run_async": False,  # async SQL Lab needs Celery workers and a results backend; queries here take seconds
+    }
+    found = client.find("database", database_name=DATABASE_NAME)
+    if not found:
+        report.created["database"] += 1
+        return int(client.post("/api/v1/database/", desired)["id"])
+    database_id = int(found[0]["id"])
+    current = client.get(f"/api/v1/database/{database_id}/connection")["result"]  # the one view with the URI
+    if any(current.get(key) != value for key, value in desired.items()):
+        client.put(f"/api/v1/database/{database_id}", desired)
+        report.updated["database"] += 1
+    return database_id
+
+
+# --- datasets -----------------------------------------------------------------------------------------------------
+
+
+def _sync_dataset(
+    client: SupersetClient, database_id: int, model: Model, settings: Settings, report: SyncReport
+) -> int:
+    found = client.find("dataset", table_name=model.name, schema=settings.marts_schema)
+    found = [d for d in found if d.get("database", {}).get("id", database_id) == database_id]
+    if found:
+        dataset_id = int(found[0]["id"])
+    else:
+        payload = {"database": database_id, "schema": settings.marts_schema, "table_name": model.name}
+        dataset_id = int(client.post("/api/v1/dataset/", payload)["id"])
+        report.created["dataset"] += 1
+    current = client.get(f"/api/v1/dataset/{dataset_id}")["result"]
+    changed = False
+    # Superset does not notice a mart's new or dropped columns by itself (apache/superset#24189): refresh from the
+    # endpoint whenever the YAML's columns differ from the dataset's.
+    if {c["column_name"] for c in current["columns"]} != set(model.columns):
+        client.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
+        current = client.get(f"/api/v1/dataset/{dataset_id}")["result"]
+        changed = True
+    desired = _dataset_payload(model, current)
+    if _dataset_differs(current, desired):
+        client.put(f"/api/v1/dataset/{dataset_id}", desired)
+        changed = True
+    if changed and found:
+        report.updated["dataset"] += 1
+    return dataset_id
+
+
+def _dataset_payload(model: Model, current: dict[str, Any]) -> dict[str, Any]:
+    """Descriptions, the time column and the metrics from the YAML; every existing column and metric is sent with
+    its id (Superset deletes what a PUT leaves out and refuses a second row of the same name)."""
+    spec = model.spec
+    columns = []
+    for column in current["columns"]:
+        declared = spec.column(column["column_name"])
+        columns.append(
+            {
+                "id": column["id"],
+                "column_name": column["column_name"],
+                "description": declared.description if declared else column["description"],
+                "is_dttm": column["column_name"] == TIME_COLUMN,
+            }
+        )
+    metric_ids = {m["metric_name"]: m["id"] for m in current["metrics"]}
+    metrics = []
+    for metric in spec.metrics:
+        item: dict[str, Any] = {
+            "metric_name": metric.name,
+            "verbose_name": metric.label,
+            "expression": metric.expression,
+            "description": metric.description,
+            "d3format": metric.format,
+        }
+        if metric.name in metric_ids:
+            item["id"] = metric_ids[metric.name]
+        metrics.append(item)
+    description = f"{spec.description.strip()}\n\nGrain: {spec.grain}. Owner: {spec.owner}."
+    return {"description": description, "main_dttm_col": TIME_COLUMN, "columns": columns, "metrics": metrics}
+
+
+def _dataset_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    if current.get("description") != desired["description"] or current.get("main_dttm_col") != TIME_COLUMN:
+        return True
+    have_columns = {c["column_name"]: (c["description"], c["is_dttm"]) for c in current["columns"]}
+    want_columns = {c["column_name"]: (c["description"], c["is_dttm"]) for c in desired["columns"]}
+    keys = ("metric_name", "verbose_name", "expression", "description", "d3format")
+    have_metrics = sorted(tuple(m.get(k) for k in keys) for m in current["metrics"])
+    want_metrics = sorted(tuple(m.get(k) for k in keys) for m in desired["metrics"])
+    return have_columns != want_columns or have_metrics != want_metrics
+
+
+# --- charts -------------------------------------------------------------------------------------------------------
+
+_VIZ_TYPES = {
+    "big_number": "big_number_total",
+    "line": "echarts_timeseries_line",
+    "bar": "echarts_timeseries_bar",
+    "table": "table",
+}
+_ALL_DAYS = {
+    "expressionType": "SIMPLE",
+    "subject": TIME_COLUMN,
+    "operator": "TEMPORAL_RANGE",
+    "comparator": "No filter",
+    "clause": "WHERE",
+}  # the dashboards' date filter sets this range
+
+
+def chart_params(chart: Chart, dataset_id: int) -> dict[str, Any]:
+    """The chart's form data, what Superset's front end builds its queries from."""
+    params: dict[str, Any] = {
+        "datasource": f"{dataset_id}__table",
+        "viz_type": _VIZ_TYPES[chart.kind],
+        "adhoc_filters": [_ALL_DAYS],
+    }
+    if chart.kind == "big_number":
+        return params | {"metric": chart.metrics[0], "header_font_size": 0.4, "subheader_font_size": 0.15,
+                         "y_axis_format": "SMART_NUMBER", "time_format": "smart_date"}  # fmt: skip
+    if chart.kind == "table":
+        return params | {"query_mode": "aggregate", "groupby": list(chart.by), "metrics": list(chart.metrics),
+                         "all_columns": [], "percent_metrics": [], "timeseries_limit_metric": chart.metrics[0],
+                         "order_desc": True, "row_limit": chart.limit, "server_page_length": 25,
+                         "table_timestamp_format": "smart_date", "show_cell_bars": True}  # fmt: skip
+    series = {"x_axis": TIME_COLUMN, "time_grain_sqla": "P1D", "metrics": list(chart.metrics),
+              "groupby": list(chart.by), "row_limit": 10000, "order_desc": True, "truncate_metric": True,
+              "show_legend": True,
+              "legendType": "scroll", "legendOrientation": "top", "rich_tooltip": True,
+              "x_axis_time_format": "smart_date", "y_axis_format": "SMART_NUMBER", "color_scheme": "supersetColors",
+              "comparison_type": "values", "only_total": True, "y_axis_bounds": [None, None]}  # fmt: skip
+    if chart.kind == "bar":
+        series |= {"orientation": "vertical", "stack": "Stack" if chart.by or len(chart.metrics) > 1 else None}
+    else:
+        series |= {"seriesType": "line", "markerEnabled": True, "markerSize": 6}
+    return params | series
+
+
+def chart_query_context(chart: Chart, dataset_id: int, params: dict[str, Any]) -> dict[str, Any]:
+    """The query the chart data API (`GET /api/v1/chart/<id>/data/`) runs: long-format rows, one per group."""
+    columns: list[Any] = list(chart.by)
+    if chart.kind in ("line", "bar"):
+        axis = {"timeGrain": "P1D", "columnType": "BASE_AXIS", "sqlExpression": TIME_COLUMN, "label": TIME_COLUMN,
+                "expressionType": "SQL"}  # fmt: skip
+        columns = [axis, *columns]
+    query = {
+        "filters": [{"col": TIME_COLUMN, "op": "TEMPORAL_RANGE", "val": "No filter"}],
+        "extras": {"having": "", "where": ""},
+        "columns": columns,
+        "metrics": list(chart.metrics),
+        "orderby": [[chart.metrics[0], False]],
+        "row_limit": chart.limit if chart.kind == "table" else 10000,
+        "order_desc": True,
+    }
+    return {
+        "datasource": {"id": dataset_id, "type": "table"},
+        "force": False,
+        "queries": [query],
+        "form_data": params,
+        "result_format": "json",
+        "result_type": "full",
+    }
+
+
+def _sync_chart(
+    client: SupersetClient, chart: Chart, datasets: dict[str, int], dashboard_id: int, report: SyncReport
+) -> int:
+    dataset_id = datasets[chart.mart]
+    params = chart_params(chart, dataset_id)
+    desired = {
+        "slice_name": chart.title,
+        "viz_type": params["viz_type"],
+        "datasource_id": dataset_id,
+        "datasource_type": "table",
+        "params": json.dumps(params, sort_keys=True),
+        "query_context": json.dumps(chart_query_context(chart, dataset_id, params), sort_keys=True),
+        "description": chart.description or None,
+        "certified_by": MANAGED_BY,
+        "certification_details": f"Defined in superset/dashboards/; metrics in marts/marts/{chart.mart}.yml",
+        "dashboards": [dashboard_id],
+    }
+    found = client.find("chart", slice_name=chart.title)
+    if not found:
+        report.created["chart"] += 1
+        return int(client.post("/api/v1/chart/", desired)["id"])
+    chart_id = int(found[0]["id"])
+    current = client.get(f"/api/v1/chart/{chart_id}")["result"]
+    current_dashboards = [d["id"] for d in current.get("dashboards", [])]
+    same = (
+        all(current.get(k) == desired[k] for k in ("slice_name", "viz_type", "description", "certified_by",
+                                                   "certification_details"))
+        and _json_equal(current.get("params"), desired["params"])
+        and _json_equal(current.get("query_context"), desired["query_context"])
+        and current_dashboards == [dashboard_id]
+        and _chart_dataset(current) == dataset_id
+    )  # fmt: skip
+    if not same:
+        client.put(f"/api/v1/chart/{chart_id}", desired)
+        report.updated["chart"] += 1
+    return chart_id
+
+
+def _chart_dataset(chart: dict[str, Any]) -> int | None:
+    params = json.loads(chart.get("params") or "{}")
+    datasource = str(params.get("datasource", ""))
+    return int(datasource.split("__")[0]) if datasource.split("__")[0].isdigit() else None
+
+
+def _json_equal(stored: str | None, desired: str) -> bool:
+    return stored is not None and json.loads(stored) == json.loads(desired)
+
+
+def _delete_unnamed_charts(client: SupersetClient, titles: set[str], report: SyncReport) -> None:
+    for chart in client.find("chart", ["id", "slice_name", "certified_by"]):  # the API cannot filter on it
+        if chart["certified_by"] == MANAGED_BY and chart["slice_name"] not in titles:
+            client.delete(f"/api/v1/chart/{chart['id']}")
+            report.deleted["chart"] += 1
+
+
+# --- dashboards ---------------------------------------------------------------------------------------------------
+
+
+def _dashboard_id(client: SupersetClient, spec: DashboardSpec, report: SyncReport) -> int:
+    found = client.find("dashboard", ["id", "slug"], slug=spec.slug)
+    if found:
+        return int(found[0]["id"])
+    report.created["dashboard"] += 1
+    created = client.post("/api/v1/dashboard/", {"dashboard_title": spec.title, "slug": spec.slug, "published": True})
+    return int(created["id"])
+
+
+def _layout(spec: DashboardSpec, chart_ids: list[int]) -> dict[str, Any]:
+    """Superset's grid: rows of charts, as the file lays them out; 50 grid units is a chart's usual height."""
+    layout: dict[str, Any] = {
+        "DASHBOARD_VERSION_KEY": "v2",
+        "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+        "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
+        "HEADER_ID": {"type": "HEADER", "id": "HEADER_ID", "meta": {"text": spec.title}},
+    }
+    ids = iter(chart_ids)
+    for r, row in enumerate(spec.rows):
+        row_id = f"ROW-{r}"
+        layout["GRID_ID"]["children"].append(row_id)
+        layout[row_id] = {"type": "ROW", "id": row_id, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
+                          "meta": {"background": "BACKGROUND_TRANSPARENT"}}  # fmt: skip
+        for chart in row:
+            chart_id = next(ids)
+            key = f"CHART-{chart_id}"
+            layout[row_id]["children"].append(key)
+            height = 30 if chart.kind == "big_number" else 60 if chart.kind == "table" and chart.width == 12 else 50
+            layout[key] = {"type": "CHART", "id": key, "children": [], "parents": ["ROOT_ID", "GRID_ID", row_id],
+                           "meta": {"chartId": chart_id, "width": chart.width, "height": height}}  # fmt: skip
+    return layout
+
+
+def _native_filters(
+    spec: DashboardSpec, chart_ids: list[int], datasets: dict[str, int], project: Project
+) -> list[dict[str, Any]]:
+    """The date, region and category filters; each scoped to the charts whose mart has its column."""
+    filters = []
+    for filter_ in spec.filters:
+        applies = [cid for cid, chart in zip(chart_ids, spec.charts, strict=True)
+                   if filter_.column in project.columns_of(chart.mart)]  # fmt: skip
+        excluded = [cid for cid in chart_ids if cid not in applies]
+        common: dict[str, Any] = {
+            "id": f"NATIVE_FILTER-{filter_.column}",
+            "name": filter_.label,
+            "type": "NATIVE_FILTER",
+            "cascadeParentIds": [],
+            "scope": {"rootPath": ["ROOT_ID"], "excluded": excluded},
+            "chartsInScope": applies,
+            "tabsInScope": [],
+            "description": "",
+            "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
+        }
+        if filter_.column == TIME_COLUMN:
+            filters.append(common | {"filterType": "filter_time", "targets": [{}], "controlValues": {}})
+        else:
+            assert filter_.mart is not None  # checked when the file was loaded
+            target = {"datasetId": datasets[filter_.mart], "column": {"name": filter_.column}}
+            controls = {"multiSelect": True, "enableEmptyFilter": False, "defaultToFirstItem": False,
+                        "inverseSelection": False, "searchAllOptions": False}  # fmt: skip
+            filters.append(common | {"filterType": "filter_select", "targets": [target], "controlValues": controls})
+    return filters
+
+
+def _sync_dashboard(
+    client: SupersetClient,
+    spec: DashboardSpec,
+    dashboard_id: int,
+    chart_ids: list[int],
+    datasets: dict[str, int],
+    project: Project,
+    report: SyncReport,
+) -> None:
+    layout = _layout(spec, chart_ids)
+    metadata = {
+        "native_filter_configuration": _native_filters(spec, chart_ids, datasets, project),
+        "color_scheme": "supersetColors",
+        "refresh_frequency": 0,
+        "cross_filters_enabled": True,
+        "timed_refresh_immune_slices": [],
+        "expanded_slices": {},
+        "label_colors": {},
+        "shared_label_colors": [],
+        "color_scheme_domain": [],
+        "positions": layout,  # what links the charts to the dashboard
+    }
+    # Superset rewrites the layout it stores (it adds chart uuids), so the sync compares a digest of what it sent.
+    digest = hashlib.sha256(json.dumps([spec.title, spec.description, metadata], sort_keys=True).encode()).hexdigest()[
+        :16
+    ]
+    details = f"Defined in superset/dashboards/{spec.slug.replace('-', '_')}.yml (sync {digest})"
+    current = client.get(f"/api/v1/dashboard/{dashboard_id}")["result"]
+    if current.get("certification_details") == details and current.get("dashboard_title") == spec.title:
+        return
+    client.put(
+        f"/api/v1/dashboard/{dashboard_id}",
+        {
+            "dashboard_title": spec.title,
+            "slug": spec.slug,
+            "published": True,
+            "position_json": json.dumps(layout),
+            "json_metadata": json.dumps(metadata),
+            "certified_by": MANAGED_BY,
+            "certification_details": details,
+        },
+    )
+    if current.get("certified_by") == MANAGED_BY:  # a dashboard created in this run is counted once, as created
+        report.updated["dashboard"] += 1
+
+
+def _delete_unnamed_dashboards(client: SupersetClient, slugs: set[str], report: SyncReport) -> None:
+    for dashboard in client.find("dashboard", ["id", "slug", "certified_by"]):
+        if dashboard["certified_by"] == MANAGED_BY and dashboard["slug"] not in slugs:
+            client.delete(f"/api/v1/dashboard/{dashboard['id']}")
+            report.deleted["dashboard"] += 1
+
+
+# --- the analyst role and user ------------------------------------------------------------------------------------
+
+
+def _sync_analyst(client: SupersetClient, settings: Settings, database_id: int, report: SyncReport) -> None:
+    roles = client.find("security/roles", name=ANALYST_ROLE)
+    if roles:
+        role_id = int(roles[0]["id"])
+    else:
+        role_id = int(client.post("/api/v1/security/roles/", {"name": ANALYST_ROLE})["id"])
+        report.created["role"] += 1
+    wanted = {*ANALYST_PERMISSIONS, ("database_access", f"[{DATABASE_NAME}].(id:{database_id})")}
+    pairs = _permission_ids(client)
+    if missing := wanted - pairs.keys():
+        raise RuntimeError(f"Superset has no permissions {sorted(missing)}; run `superset init` (`sluice up` does)")
+    have = {(p["permission_name"], p["view_menu_name"])
+            for p in client.get(f"/api/v1/security/roles/{role_id}/permissions/")["result"]}  # fmt: skip
+    if have != wanted:
+        ids = sorted(pairs[pair] for pair in wanted)
+        client.post(f"/api/v1/security/roles/{role_id}/permissions", {"permission_view_menu_ids": ids})
+        if roles:
+            report.updated["role"] += 1
+    user = {
+        "first_name": "Sluice",
+        "last_name": "Analyst",
+        "username": ANALYST_USER,
+        "email": "analyst@sluice.local",
+        "active": True,
+        "roles": [role_id],
+    }
+    users = client.find("security/users", username=ANALYST_USER)
+    if not users:
+        client.post("/api/v1/security/users/", user | {"password": password(settings, ANALYST_USER)})
+        report.created["user"] += 1
+        return
+    current = client.get(f"/api/v1/security/users/{users[0]['id']}")["result"]
+    if [r["id"] for r in current.get("roles", [])] != [role_id] or not current.get("active"):
+        client.put(f"/api/v1/security/users/{users[0]['id']}", {"roles": [role_id], "active": True})
+        report.updated["user"] += 1
+
+
+def _permission_ids(client: SupersetClient) -> dict[tuple[str, str], int]:
+    return {
+        (p["permission"]["name"], p["view_menu"]["name"]): int(p["id"])
+        for p in client.find("security/permissions-resources")
+    }
