@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 from sluice.marts.cli import app as marts_app
+from sluice.serving.cli import app as superset_app
 from sluice.settings import Settings, load_settings
 from sluice.stack import ServiceStatus, StackError
 
 app = typer.Typer(help="Sluice: Kafka -> S3 lake -> Spark marts, on a local stack or Kubernetes.", no_args_is_help=True)
 app.add_typer(marts_app, name="marts")
+app.add_typer(superset_app, name="superset")
 
 
 def _settings() -> Settings:
@@ -39,12 +41,14 @@ def _fail(error: StackError) -> typer.Exit:
 
 @app.command()
 def up() -> None:
-    """Start the local stack (Kafka, S3, PostgreSQL, Slack stand-in, Airflow) and wait until every service answers."""
+    """Start the local stack (Kafka, S3, PostgreSQL, Spark, Superset, Airflow) and wait until every service answers."""
+    from sluice.stack import superset
     from sluice.stack import up as start
     from sluice.stack.airflow import admin_password, airflow_home
 
     settings = _settings()
     first_start = not (airflow_home(settings) / "admin-password").exists()
+    superset_first_start = not (superset.superset_home(settings) / "admin-password").exists()
     try:
         rows = start(settings)
     except StackError as error:
@@ -53,6 +57,10 @@ def up() -> None:
     if first_start and settings.airflow_admin_password is None:
         typer.echo(f"Airflow UI {settings.airflow_url}: user admin, password {admin_password(settings)} "
                    f"(generated on this first start, kept in {airflow_home(settings) / 'admin-password'})")  # fmt: skip
+    if superset_first_start and settings.superset_admin_password is None:
+        typer.echo(f"Superset {settings.superset_url}: user admin, password "
+                   f"{superset.password(settings, superset.ADMIN_USER)} (generated on this first start, kept "
+                   f"{superset.password_hint(settings, superset.ADMIN_USER)})")  # fmt: skip
 
 
 @app.command()

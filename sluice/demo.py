@@ -3,7 +3,8 @@
 Simulated marketplace events go through Kafka, the exactly-once sink lands them in the raw zone (with dead letters
 and completeness markers), then the marts DAG runs in Airflow for each simulated day: Spark builds every model in
 marts/ in dependency order, each partition published only after its quality gate passed, and Slack (the local
-stand-in) gets the run's summary.
+stand-in) gets the run's summary. Last, Superset is provisioned on the marts (`sluice superset sync`): three
+dashboards for analysts, who sign in as the `analyst` user.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _RUN_TIMEOUT_S = 3600
 def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], None] = print) -> int:
     complete = land_simulated_days(settings, days, seed, echo)
     built = _run_marts_dag(settings, complete, echo)
+    _sync_superset(settings, echo)
     echo("\nwhere to look:")
     echo(f"  airflow    {settings.airflow_url} (user admin; password: {admin_password_hint(settings)})")
     echo(f"  raw zone   s3://{settings.lake_bucket}/{lake.RAW}/<topic>/dt=YYYY-MM-DD/hr=HH/ at {settings.s3_url}")
@@ -44,6 +46,19 @@ def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], N
     echo(f"  quality    s3://{settings.lake_bucket}/{lake.QUALITY_DOCS_INDEX} (Great Expectations Data Docs)")
     echo(f"  logs       {settings.logs_dir}")
     return built
+
+
+def _sync_superset(settings: Settings, echo: Callable[[str], None]) -> None:
+    """Provision Superset on the marts just built and say where analysts find them."""
+    from sluice.serving.superset_sync import sync
+    from sluice.stack.superset import ADMIN_USER, ANALYST_USER, login_hint
+
+    report = sync(settings)
+    echo(f"\nSuperset (sluice superset sync): {report.summary()}")
+    for title, url in report.dashboards.items():
+        echo(f"  {title:<20} {url}")
+    echo(f"  analysts   {login_hint(settings, ANALYST_USER)}: view dashboards, explore, SELECT in SQL Lab")
+    echo(f"  admin      {login_hint(settings, ADMIN_USER)}")
 
 
 def land_simulated_days(settings: Settings, days: float, seed: int, echo: Callable[[str], None]) -> list[date]:
@@ -108,13 +123,15 @@ def _run_marts_dag(settings: Settings, days: list[date], echo: Callable[[str], N
     from sluice.marts.project import load_project
     from sluice.orchestration.client import AirflowClient
     from sluice.orchestration.marts_dag import DAG_ID
+    from sluice.orchestration.superset_dag import DAG_ID as SUPERSET_REFRESH
     from sluice.stack.slack_receiver import messages_file, read_messages
 
     if not days:
         raise StackError("simulate at least one whole day (--days 1) to build the marts")
     project, airflow, s3 = load_project(), AirflowClient(settings), s3_client(settings)
-    airflow.wait_for_dag(DAG_ID)
-    airflow.unpause(DAG_ID)
+    for dag_id in (DAG_ID, SUPERSET_REFRESH):  # the refresh follows each publish; a stack may have it paused
+        airflow.wait_for_dag(dag_id)
+        airflow.unpause(dag_id)
     slack_seen = len(read_messages(messages_file(settings)))
     target = {"lake_bucket": settings.lake_bucket, "marts_schema": settings.marts_schema}  # the DAG's params
     published = 0

@@ -109,19 +109,20 @@ def sync(settings: Settings, project: Project | None = None) -> SyncReport:
 
 
 def refresh(settings: Settings, marts: list[str], project: Project | None = None) -> list[str]:
-    """After a publish: refresh the datasets' columns and drop the cached results of charts on those marts.
-    Returns the dataset uids whose cache was invalidated."""
+    """After a publish: bring these marts' datasets up to date (columns, descriptions) and drop the cached results of
+    every chart on them. Marts Superset has no dataset for (never synced in this schema) are left alone; returns the
+    marts refreshed."""
     project = project or load_project()
     client = admin_client(settings)
-    report = SyncReport()
-    database_id = _sync_database(client, settings, report)
-    uids = []
-    for name in marts:
-        dataset_id = _sync_dataset(client, database_id, project.model(name), settings, report)
-        uids.append(f"{dataset_id}__table")
+    databases = client.find("database", database_name=DATABASE_NAME)
+    if not databases:
+        return []
+    database_id, report = int(databases[0]["id"]), SyncReport()
+    refreshed = [name for name in marts if _find_dataset(client, database_id, name, settings.marts_schema)]
+    uids = [f"{_sync_dataset(client, database_id, project.model(name), settings, report)}__table" for name in refreshed]
     if uids:
         client.post("/api/v1/cachekey/invalidate", {"datasource_uids": uids})
-    return uids
+    return refreshed
 
 
 # --- the connection ---------------------------------------------------------------------------------------------
@@ -156,10 +157,9 @@ def _sync_database(client: SupersetClient, settings: Settings, report: SyncRepor
 def _sync_dataset(
     client: SupersetClient, database_id: int, model: Model, settings: Settings, report: SyncReport
 ) -> int:
-    found = client.find("dataset", table_name=model.name, schema=settings.marts_schema)
-    found = [d for d in found if d.get("database", {}).get("id", database_id) == database_id]
+    found = _find_dataset(client, database_id, model.name, settings.marts_schema)
     if found:
-        dataset_id = int(found[0]["id"])
+        dataset_id = found
     else:
         payload = {"database": database_id, "schema": settings.marts_schema, "table_name": model.name}
         dataset_id = int(client.post("/api/v1/dataset/", payload)["id"])
@@ -179,6 +179,11 @@ def _sync_dataset(
     if changed and found:
         report.updated["dataset"] += 1
     return dataset_id
+
+
+def _find_dataset(client: SupersetClient, database_id: int, table: str, schema: str) -> int | None:
+    found = client.find("dataset", ["id", "database.id"], table_name=table, schema=schema)
+    return next((int(d["id"]) for d in found if d["database"]["id"] == database_id), None)
 
 
 def _dataset_payload(model: Model, current: dict[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,13 @@ def password_hint(settings: Settings, user: str) -> str:
     return secret_hint(settings, f"superset_{user}_password", _password_file(settings, user))
 
 
+def login_hint(settings: Settings, user: str) -> str:
+    """How `user` signs in: locally the generated password itself, otherwise the setting that holds it."""
+    if settings.profile == "local" and getattr(settings, f"superset_{user}_password") is None:
+        return f"user {user}, password {password(settings, user)} (kept {password_hint(settings, user)})"
+    return f"user {user}, password from {password_hint(settings, user)}"
+
+
 def superset_env(settings: Settings) -> dict[str, str]:
     """What superset_config.py reads, for the server and every `superset` command."""
     s = settings

@@ -25,12 +25,32 @@ def dagbag():  # type: ignore[no-untyped-def]
 
 
 def test_there_are_dag_files() -> None:
-    assert [f.name for f in DAG_FILES] == ["sluice_ingestion_health.py", "sluice_maintenance.py", "sluice_marts.py"]
+    assert [f.name for f in DAG_FILES] == [
+        "sluice_ingestion_health.py",
+        "sluice_maintenance.py",
+        "sluice_marts.py",
+        "sluice_superset_refresh.py",
+    ]
 
 
 def test_every_dag_file_imports_without_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"sluice_marts", "sluice_ingestion_health", "sluice_maintenance"}
+    assert set(dagbag.dag_ids) == {
+        "sluice_marts",
+        "sluice_ingestion_health",
+        "sluice_maintenance",
+        "sluice_superset_refresh",
+    }
+
+
+def test_the_superset_refresh_runs_when_any_mart_is_published(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """Its schedule is the marts' assets, each alone enough: every file under marts/marts/, nothing else."""
+    from airflow.sdk.definitions.asset import AssetAny
+
+    schedule = dagbag.dags["sluice_superset_refresh"].timetable.asset_condition
+    assert isinstance(schedule, AssetAny)
+    marts = {f"sluice.{path.stem}" for path in (REPO_ROOT / "marts" / "marts").glob("*.sql")}
+    assert {asset.name for asset in schedule.objects} == marts
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
