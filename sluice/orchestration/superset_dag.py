@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, AssetAny
 
 from sluice.marts.project import Project
 from sluice.orchestration import START_DATE, default_args
@@ -46,14 +46,11 @@ def refresh_published(**context: Any) -> dict[str, list[str]]:
 def superset_refresh_dag(project: Project, settings: Settings) -> DAG:
     from airflow.providers.standard.operators.python import PythonOperator
 
-    marts = [model for model in project.models.values() if model.layer == "marts"]
-    schedule = asset_of(marts[0], settings)
-    for model in marts[1:]:
-        schedule |= asset_of(model, settings)  # any published mart triggers a run
+    marts = [asset_of(model, settings) for model in project.models.values() if model.layer == "marts"]
     with DAG(
         DAG_ID,
         description="After each publish: refresh the mart's Superset dataset and drop its charts' cached results",
-        schedule=schedule,
+        schedule=AssetAny(*marts),  # any published mart triggers a run
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
