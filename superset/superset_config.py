@@ -14,7 +14,14 @@ PROFILE = os.environ.get("SLUICE_PROFILE", "local")
 # Superset signs sessions and encrypts stored database passwords with this key; a default one lets anyone forge an
 # admin session (CVE-2023-27524). Superset refuses its own default; Sluice also refuses an empty or short one.
 SECRET_KEY = os.environ.get("SUPERSET_SECRET_KEY", "")
-_KNOWN_DEFAULT_KEYS = {"", "CHANGE_ME_SECRET_KEY", "thisISaSECRET_1234", "YOUR_OWN_RANDOM_GENERATED_SECRET_KEY"}
+_KNOWN_DEFAULT_KEYS = {  # Superset's own default, and keys copied from its docs and docker files
+    "",
+    "CHANGE_ME_TO_A_COMPLEX_RANDOM_SECRET",
+    "CHANGE_ME_SECRET_KEY",
+    "thisISaSECRET_1234",
+    "YOUR_OWN_RANDOM_GENERATED_SECRET_KEY",
+    "TEST_NON_DEV_SECRET",
+}
 if SECRET_KEY in _KNOWN_DEFAULT_KEYS or len(SECRET_KEY) < 32:
     hint = "`sluice up` generates one locally" if PROFILE == "local" else "e.g. `openssl rand -base64 42`"
     raise SystemExit(

@@ -12,10 +12,11 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sluice.marts.project import Model, Project, load_project
-from sluice.serving.dashboards import TIME_COLUMN, Chart, DashboardSpec, load_dashboards
+from sluice.serving.dashboards import DASHBOARDS_DIR, TIME_COLUMN, Chart, DashboardSpec, load_dashboards
 from sluice.serving.superset_api import SupersetClient
 from sluice.settings import Settings
 from sluice.stack.superset import ADMIN_USER, ANALYST_USER, password
@@ -87,10 +88,10 @@ def published_marts(project: Project) -> list[Model]:
     return [model for model in project.models.values() if model.layer == "marts"]
 
 
-def sync(settings: Settings, project: Project | None = None) -> SyncReport:
+def sync(settings: Settings, project: Project | None = None, dashboards_dir: Path = DASHBOARDS_DIR) -> SyncReport:
     """Make Superset match the files; safe to run any number of times."""
     project = project or load_project()
-    dashboards = load_dashboards(project)
+    dashboards = load_dashboards(project, dashboards_dir)
     client = admin_client(settings)
     report = SyncReport()
     database_id = _sync_database(client, settings, report)

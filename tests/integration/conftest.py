@@ -1,6 +1,16 @@
-"""Fixtures for ingestion tests: an isolated lake bucket and consumer group over the shared topics."""
+"""Fixtures for integration tests: an isolated lake bucket and consumer group over the shared topics, and one
+`sluice demo` run on its own bucket, group and schema that the Airflow and Superset tests share."""
 
 from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +19,9 @@ from sluice.objectstore import s3_client
 from sluice.settings import Settings
 from sluice.topics import create_pipeline_topics
 from tests.integration.lake_readers import commit_group_at_end
+
+SLUICE = str(Path(sys.executable).parent / "sluice")
+RUN_TIMEOUT_S = 2400  # a whole DAG run of Spark jobs on 2 cores
 
 
 @pytest.fixture
@@ -19,3 +32,38 @@ def lake(stack: Settings, unique: str) -> Settings:
     s3_client(settings).create_bucket(Bucket=unique)
     commit_group_at_end(settings, [*load_contract().topics])
     return settings
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    settings: Settings  # the demo's own bucket, consumer group and schema
+    output: str
+    day: date
+    run_id: str
+
+
+@pytest.fixture(scope="session")
+def demo(stack: Settings) -> DemoRun:
+    """`sluice demo` for one simulated day: the marts DAG builds every mart, then Superset is provisioned on them."""
+    unique = f"t{uuid.uuid4().hex[:12]}"
+    settings = stack.model_copy(update={"lake_bucket": unique, "ingest_group": unique, "marts_schema": unique})
+    s3_client(settings).create_bucket(Bucket=unique)
+    commit_group_at_end(settings, list(load_contract().topics))  # only this demo's events, not other tests'
+    env = {
+        **os.environ,
+        "SLUICE_LAKE_BUCKET": unique,
+        "SLUICE_INGEST_GROUP": unique,
+        "SLUICE_MARTS_SCHEMA": unique,
+    }
+    result = subprocess.run(
+        [SLUICE, "demo", "--days", "1", "--seed", "11"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=RUN_TIMEOUT_S,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = re.search(r"run (manual__\S+) builds \d+ models for dt=(\S+);", result.stdout)
+    assert run, result.stdout
+    return DemoRun(settings, result.stdout, date.fromisoformat(run.group(2)), run.group(1))

@@ -7,6 +7,7 @@ HEALTHY_STACK = {
     "slack": "healthy",
     "spark-connect": "healthy",
     "spark-thrift": "healthy",
+    "superset": "healthy",
     "airflow-api": "healthy",
     "airflow-scheduler": "healthy",
     "airflow-dags": "healthy",

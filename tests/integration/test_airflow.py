@@ -11,11 +11,7 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,54 +27,20 @@ from sluice.objectstore import s3_client
 from sluice.orchestration.client import AirflowClient
 from sluice.orchestration.marts_dag import DAG_ID, SUMMARY_TASK
 from sluice.settings import Settings
-from tests.integration.lake_readers import bad_listings, commit_group_at_end
+from tests.integration.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.integration.conftest import RUN_TIMEOUT_S, DemoRun
+from tests.integration.lake_readers import bad_listings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-SLUICE = str(Path(sys.executable).parent / "sluice")
-RUN_TIMEOUT_S = 2400
 pytestmark = pytest.mark.timeout(RUN_TIMEOUT_S + 600)  # a whole DAG run of Spark jobs on 2 cores
-
-
-@dataclass(frozen=True)
-class DemoRun:
-    settings: Settings  # the demo's own bucket, consumer group and schema
-    output: str
-    day: date
-    run_id: str
 
 
 def slack_messages(settings: Settings) -> list[dict[str, Any]]:
     reply = requests.get(f"http://127.0.0.1:{settings.slack_receiver_port}/messages", timeout=10)
     reply.raise_for_status()
     return [message["payload"] for message in reply.json()]
-
-
-@pytest.fixture(scope="module")
-def demo(stack: Settings) -> DemoRun:
-    unique = f"t{uuid.uuid4().hex[:12]}"
-    settings = stack.model_copy(update={"lake_bucket": unique, "ingest_group": unique, "marts_schema": unique})
-    s3_client(settings).create_bucket(Bucket=unique)
-    commit_group_at_end(settings, list(load_contract().topics))  # only this demo's events, not other tests'
-    env = {
-        **os.environ,
-        "SLUICE_LAKE_BUCKET": unique,
-        "SLUICE_INGEST_GROUP": unique,
-        "SLUICE_MARTS_SCHEMA": unique,
-    }
-    result = subprocess.run(
-        [SLUICE, "demo", "--days", "1", "--seed", "11"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=RUN_TIMEOUT_S,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run = re.search(r"run (manual__\S+) builds \d+ models for dt=(\S+);", result.stdout)
-    assert run, result.stdout
-    return DemoRun(settings, result.stdout, date.fromisoformat(run.group(2)), run.group(1))
 
 
 def test_demo_streams_a_day_into_the_lake_and_airflow_builds_every_mart(demo: DemoRun, spark: SparkSession) -> None:
@@ -176,16 +138,6 @@ def _delete_partition(settings: Settings, model: str, day: date) -> None:
         s3.delete_object(Bucket=settings.lake_bucket, Key=item["Key"])
 
 
-CHROMIUM_ARGS = [  # headless on a machine without a network: no background calls home, no sandbox as root
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -209,7 +161,7 @@ def test_an_engineer_clears_a_failed_task_in_the_airflow_ui_and_the_run_complete
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(airflow.base_url, wait_until="networkidle")

@@ -44,6 +44,8 @@ def other_stack(settings: Settings, unique: str) -> Iterator[Settings]:
         airflow_port=_free_port(),
         spark_connect_port=_free_port(),
         spark_thrift_port=_free_port(),
+        superset_port=_free_port(),
+        superset_workers=1,
         kafka_heap="512m",
     )
     yield other
@@ -84,6 +86,7 @@ def test_up_status_down_leave_no_process_behind(other_stack: Settings) -> None:
         "slack",
         "spark-connect",
         "spark-thrift",
+        "superset",
     ]
     assert {row.state for row in status(other_stack)} == {"stopped"}
     for row in started.values():
