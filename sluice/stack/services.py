@@ -207,16 +207,26 @@ class ObjectStore(Service):
                         s.secret("s3_secret_key"),
                         ["Admin", "Read", "Write", "List", "Tagging"],
                     ),
-                    # Bucket-scoped: no Write, Tagging or Admin anywhere, and nothing in any other bucket.
+                    # Bucket-scoped: no Write, Tagging or Admin anywhere, and nothing outside the lake buckets.
                     identity(
                         "sluice-reader",
                         s.secret("s3_reader_access_key"),
                         s.secret("s3_reader_secret_key"),
-                        [f"Read:{s.lake_bucket}", f"List:{s.lake_bucket}"],
+                        [f"{action}:{bucket}" for bucket in self._reader_buckets() for action in ("Read", "List")],
                     ),
                 ]
             }
         )
+
+    def _reader_buckets(self) -> list[str]:
+        """This lake bucket and those the reader could read already: a run on another lake (a test's, a
+        benchmark's) calls `up` with its own bucket, and must not take the stack's own lake from the endpoint."""
+        buckets = {self.settings.lake_bucket}
+        if self.identities_file.exists():
+            for identity in json.loads(self.identities_file.read_text())["identities"]:
+                if identity["name"] == "sluice-reader":
+                    buckets |= {action.split(":", 1)[1] for action in identity["actions"] if ":" in action}
+        return sorted(buckets)
 
     def _write_identities(self) -> bool:
         """Write the identities file; True if its content changed."""

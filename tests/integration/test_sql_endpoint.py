@@ -24,6 +24,7 @@ from pyspark.sql import SparkSession
 from sluice.objectstore import delete_keys, s3_client
 from sluice.settings import Settings
 from sluice.stack.process import require_free_ports, wait_until
+from sluice.stack.services import ObjectStore
 from sluice.stack.spark import SparkThriftServer
 
 # (listing_id, title, price, dt): two partitions, a null and a non-ASCII title.
@@ -280,3 +281,16 @@ def test_the_reader_postgres_role_selects_from_the_metastore_and_nothing_more(st
         finally:
             with writer.cursor() as cur:
                 cur.execute(f"drop table {unique}")
+
+
+def test_a_run_on_another_lake_adds_its_bucket_to_the_reader_and_keeps_the_stacks(stack: Settings, unique: str) -> None:
+    """`sluice demo` on a bucket of its own runs `up` with it: the endpoint must still read the stack's lake."""
+    other = stack.model_copy(update={"lake_bucket": unique})
+    s3_client(stack).create_bucket(Bucket=unique)
+    s3_client(other).put_object(Bucket=unique, Key="x.txt", Body=b"other lake")
+    ObjectStore(other).after_healthy()
+    reader = s3_client(stack, reader=True, retries=0)
+    assert reader.get_object(Bucket=unique, Key="x.txt")["Body"].read() == b"other lake"
+    reader.list_objects_v2(Bucket=stack.lake_bucket, MaxKeys=1)  # raises AccessDenied if the stack's lake was lost
+    with pytest.raises(ClientError, match="AccessDenied"):
+        reader.put_object(Bucket=unique, Key="y.txt", Body=b"no")

@@ -172,6 +172,7 @@ def test_the_analyst_sees_every_dashboard_render_with_data_in_a_browser(demo: De
                 charts = sum(len(row) for row in spec["rows"])
                 url = f"{demo.settings.superset_url}/superset/dashboard/{spec['slug']}/"
                 render_dashboard(page, url, charts)
+                page.wait_for_timeout(2000)  # ECharts animates its series in for about a second
                 page.screenshot(path=str(ARTIFACTS / f"superset-{spec['slug']}.png"), full_page=True)
         finally:
             browser.close()
