@@ -32,6 +32,7 @@ pytestmark = pytest.mark.timeout(RUN_TIMEOUT_S + 600)  # the shared demo may run
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 DASHBOARD_FILES = sorted((REPO_ROOT / "superset" / "dashboards").glob("*.yml"))
 REFRESH_DAG = "sluice_superset_refresh"
+UNPUBLISHED_KEY = "a-long-random-key-that-nobody-published-0123456789"  # pragma: allowlist secret
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +225,7 @@ def test_superset_refuses_to_start_outside_local_with_a_default_secret_key(tmp_p
         assert "SLUICE_SUPERSET_SECRET_KEY" in started.stdout + started.stderr
     accepted = subprocess.run(
         [str(superset_bin("superset")), "version"],
-        env=env | {"SUPERSET_SECRET_KEY": "a-long-random-key-that-nobody-published-0123456789"},
+        env=env | {"SUPERSET_SECRET_KEY": UNPUBLISHED_KEY},
         capture_output=True,
         text=True,
         timeout=120,
