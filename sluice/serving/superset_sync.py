@@ -18,6 +18,7 @@ from typing import Any
 from sluice.marts.project import Model, Project, load_project
 from sluice.serving.dashboards import DASHBOARDS_DIR, TIME_COLUMN, Chart, DashboardSpec, load_dashboards
 from sluice.serving.superset_api import SupersetClient
+from sluice.serving.superset_objects import chart_params, chart_query_context, dashboard_layout, dashboard_metadata
 from sluice.settings import Settings
 from sluice.stack.superset import ADMIN_USER, ANALYST_USER, password
 
@@ -232,74 +233,6 @@ def _dataset_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
 
 # --- charts -------------------------------------------------------------------------------------------------------
 
-_VIZ_TYPES = {
-    "big_number": "big_number_total",
-    "line": "echarts_timeseries_line",
-    "bar": "echarts_timeseries_bar",
-    "table": "table",
-}
-_ALL_DAYS = {
-    "expressionType": "SIMPLE",
-    "subject": TIME_COLUMN,
-    "operator": "TEMPORAL_RANGE",
-    "comparator": "No filter",
-    "clause": "WHERE",
-}  # the dashboards' date filter sets this range
-
-
-def chart_params(chart: Chart, dataset_id: int) -> dict[str, Any]:
-    """The chart's form data, what Superset's front end builds its queries from."""
-    params: dict[str, Any] = {
-        "datasource": f"{dataset_id}__table",
-        "viz_type": _VIZ_TYPES[chart.kind],
-        "adhoc_filters": [_ALL_DAYS],
-    }
-    if chart.kind == "big_number":
-        return params | {"metric": chart.metrics[0], "header_font_size": 0.4, "subheader_font_size": 0.15,
-                         "y_axis_format": "SMART_NUMBER", "time_format": "smart_date"}  # fmt: skip
-    if chart.kind == "table":
-        return params | {"query_mode": "aggregate", "groupby": list(chart.by), "metrics": list(chart.metrics),
-                         "all_columns": [], "percent_metrics": [], "timeseries_limit_metric": chart.metrics[0],
-                         "order_desc": True, "row_limit": chart.limit, "server_page_length": 25,
-                         "table_timestamp_format": "smart_date", "show_cell_bars": True}  # fmt: skip
-    series = {"x_axis": TIME_COLUMN, "time_grain_sqla": "P1D", "metrics": list(chart.metrics),
-              "groupby": list(chart.by), "row_limit": 10000, "order_desc": True, "truncate_metric": True,
-              "show_legend": True,
-              "legendType": "scroll", "legendOrientation": "top", "rich_tooltip": True,
-              "x_axis_time_format": "smart_date", "y_axis_format": "SMART_NUMBER", "color_scheme": "supersetColors",
-              "comparison_type": "values", "only_total": True, "y_axis_bounds": [None, None]}  # fmt: skip
-    if chart.kind == "bar":
-        series |= {"orientation": "vertical", "stack": "Stack" if chart.by or len(chart.metrics) > 1 else None}
-    else:
-        series |= {"seriesType": "line", "markerEnabled": True, "markerSize": 6}
-    return params | series
-
-
-def chart_query_context(chart: Chart, dataset_id: int, params: dict[str, Any]) -> dict[str, Any]:
-    """The query the chart data API (`GET /api/v1/chart/<id>/data/`) runs: long-format rows, one per group."""
-    columns: list[Any] = list(chart.by)
-    if chart.kind in ("line", "bar"):
-        axis = {"timeGrain": "P1D", "columnType": "BASE_AXIS", "sqlExpression": TIME_COLUMN, "label": TIME_COLUMN,
-                "expressionType": "SQL"}  # fmt: skip
-        columns = [axis, *columns]
-    query = {
-        "filters": [{"col": TIME_COLUMN, "op": "TEMPORAL_RANGE", "val": "No filter"}],
-        "extras": {"having": "", "where": ""},
-        "columns": columns,
-        "metrics": list(chart.metrics),
-        "orderby": [[chart.metrics[0], False]],
-        "row_limit": chart.limit if chart.kind == "table" else 10000,
-        "order_desc": True,
-    }
-    return {
-        "datasource": {"id": dataset_id, "type": "table"},
-        "force": False,
-        "queries": [query],
-        "form_data": params,
-        "result_format": "json",
-        "result_type": "full",
-    }
-
 
 def _sync_chart(
     client: SupersetClient, chart: Chart, datasets: dict[str, int], dashboard_id: int, report: SyncReport
@@ -368,61 +301,6 @@ def _dashboard_id(client: SupersetClient, spec: DashboardSpec, report: SyncRepor
     return int(created["id"])
 
 
-def _layout(spec: DashboardSpec, chart_ids: list[int]) -> dict[str, Any]:
-    """Superset's grid: rows of charts, as the file lays them out; 50 grid units is a chart's usual height."""
-    layout: dict[str, Any] = {
-        "DASHBOARD_VERSION_KEY": "v2",
-        "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
-        "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
-        "HEADER_ID": {"type": "HEADER", "id": "HEADER_ID", "meta": {"text": spec.title}},
-    }
-    ids = iter(chart_ids)
-    for r, row in enumerate(spec.rows):
-        row_id = f"ROW-{r}"
-        layout["GRID_ID"]["children"].append(row_id)
-        layout[row_id] = {"type": "ROW", "id": row_id, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
-                          "meta": {"background": "BACKGROUND_TRANSPARENT"}}  # fmt: skip
-        for chart in row:
-            chart_id = next(ids)
-            key = f"CHART-{chart_id}"
-            layout[row_id]["children"].append(key)
-            height = 30 if chart.kind == "big_number" else 60 if chart.kind == "table" and chart.width == 12 else 50
-            layout[key] = {"type": "CHART", "id": key, "children": [], "parents": ["ROOT_ID", "GRID_ID", row_id],
-                           "meta": {"chartId": chart_id, "width": chart.width, "height": height}}  # fmt: skip
-    return layout
-
-
-def _native_filters(
-    spec: DashboardSpec, chart_ids: list[int], datasets: dict[str, int], project: Project
-) -> list[dict[str, Any]]:
-    """The date, region and category filters; each scoped to the charts whose mart has its column."""
-    filters = []
-    for filter_ in spec.filters:
-        applies = [cid for cid, chart in zip(chart_ids, spec.charts, strict=True)
-                   if filter_.column in project.columns_of(chart.mart)]  # fmt: skip
-        excluded = [cid for cid in chart_ids if cid not in applies]
-        common: dict[str, Any] = {
-            "id": f"NATIVE_FILTER-{filter_.column}",
-            "name": filter_.label,
-            "type": "NATIVE_FILTER",
-            "cascadeParentIds": [],
-            "scope": {"rootPath": ["ROOT_ID"], "excluded": excluded},
-            "chartsInScope": applies,
-            "tabsInScope": [],
-            "description": "",
-            "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
-        }
-        if filter_.column == TIME_COLUMN:
-            filters.append(common | {"filterType": "filter_time", "targets": [{}], "controlValues": {}})
-        else:
-            assert filter_.mart is not None  # checked when the file was loaded
-            target = {"datasetId": datasets[filter_.mart], "column": {"name": filter_.column}}
-            controls = {"multiSelect": True, "enableEmptyFilter": False, "defaultToFirstItem": False,
-                        "inverseSelection": False, "searchAllOptions": False}  # fmt: skip
-            filters.append(common | {"filterType": "filter_select", "targets": [target], "controlValues": controls})
-    return filters
-
-
 def _sync_dashboard(
     client: SupersetClient,
     spec: DashboardSpec,
@@ -432,24 +310,11 @@ def _sync_dashboard(
     project: Project,
     report: SyncReport,
 ) -> None:
-    layout = _layout(spec, chart_ids)
-    metadata = {
-        "native_filter_configuration": _native_filters(spec, chart_ids, datasets, project),
-        "color_scheme": "supersetColors",
-        "refresh_frequency": 0,
-        "cross_filters_enabled": True,
-        "timed_refresh_immune_slices": [],
-        "expanded_slices": {},
-        "label_colors": {},
-        "shared_label_colors": [],
-        "color_scheme_domain": [],
-        "positions": layout,  # what links the charts to the dashboard
-    }
+    layout = dashboard_layout(spec, chart_ids)
+    metadata = dashboard_metadata(spec, chart_ids, datasets, project, layout)
     # Superset rewrites the layout it stores (it adds chart uuids), so the sync compares a digest of what it sent.
-    digest = hashlib.sha256(json.dumps([spec.title, spec.description, metadata], sort_keys=True).encode()).hexdigest()[
-        :16
-    ]
-    details = f"Defined in superset/dashboards/{spec.slug.replace('-', '_')}.yml (sync {digest})"
+    digest = hashlib.sha256(json.dumps([spec.title, metadata], sort_keys=True).encode()).hexdigest()[:16]
+    details = f"Defined in superset/dashboards/ (sync {digest})"
     current = client.get(f"/api/v1/dashboard/{dashboard_id}")["result"]
     if current.get("certification_details") == details and current.get("dashboard_title") == spec.title:
         return
