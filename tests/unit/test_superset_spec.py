@@ -102,3 +102,31 @@ def test_outside_local_superset_has_no_generated_secrets(tmp_path: Path) -> None
     with pytest.raises(MissingSettingError, match="SLUICE_SUPERSET_ANALYST_PASSWORD"):
         password(k8s, "analyst")
     assert list(tmp_path.iterdir()) == []  # nothing was generated
+
+
+def test_a_filter_applies_only_to_the_charts_whose_mart_has_its_column() -> None:
+    from sluice.serving.dashboards import DashboardSpec
+    from sluice.serving.superset_objects import native_filters
+
+    spec = DashboardSpec.model_validate(
+        {
+            "title": "T",
+            "slug": "t",
+            "description": "d",
+            "filters": [
+                {"column": "dt", "label": "Date"},
+                {"column": "region_id", "label": "Region", "mart": "mart_gmv_daily"},
+            ],
+            "rows": [
+                [
+                    GOOD_CHART,
+                    {"title": "Decisions", "kind": "big_number", "mart": "mart_moderation_daily",
+                     "metrics": ["decisions"]},
+                ]
+            ],
+        }
+    )  # fmt: skip
+    date_filter, region = native_filters(spec, [11, 12], {"mart_gmv_daily": 7}, load_project())
+    assert (date_filter["chartsInScope"], date_filter["scope"]["excluded"]) == ([11, 12], [])
+    assert (region["chartsInScope"], region["scope"]["excluded"]) == ([11], [12])
+    assert region["targets"] == [{"datasetId": 7, "column": {"name": "region_id"}}]
