@@ -22,7 +22,7 @@ CHROMIUM_ARGS = [  # headless on a machine without a network: no background call
 
 # For each chart on the page: "data" once it drew data (an ECharts canvas, a table, a big number), "error" for an
 # error or an empty result, "loading" until then.
-_CHART_STATES = """() => [...document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')].map(chart => {
+_CHART_STATES = """() => [...document.querySelectorAll('[data-test-chart-id]')].map(chart => {
     const text = chart.innerText || "";
     if (chart.querySelector('[role="alert"], .ant-alert-error') || /No results|Unexpected error/.test(text))
         return "error: " + text.slice(0, 300);
