@@ -211,24 +211,16 @@ def test_superset_refuses_to_start_outside_local_with_a_default_secret_key(tmp_p
         "SUPERSET_METADATA_DB_URI": f"sqlite:///{tmp_path / 'superset.db'}",
         "SLUICE_PROFILE": "k8s",
     }
+
+    def start_with(key: str) -> subprocess.CompletedProcess[str]:
+        command = [str(superset_bin("superset")), "version"]
+        env_with_key = env | {"SUPERSET_SECRET_KEY": key}
+        return subprocess.run(command, env=env_with_key, capture_output=True, text=True, timeout=120, check=False)
+
     for key in ("", "CHANGE_ME_TO_A_COMPLEX_RANDOM_SECRET", "CHANGE_ME_SECRET_KEY"):
-        started = subprocess.run(
-            [str(superset_bin("superset")), "version"],
-            env=env | {"SUPERSET_SECRET_KEY": key},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert started.returncode != 0
-        assert "Refusing to start Superset (profile 'k8s')" in started.stdout + started.stderr
-        assert "SLUICE_SUPERSET_SECRET_KEY" in started.stdout + started.stderr
-    accepted = subprocess.run(
-        [str(superset_bin("superset")), "version"],
-        env=env | {"SUPERSET_SECRET_KEY": UNPUBLISHED_KEY},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+        refused = start_with(key)
+        assert refused.returncode != 0
+        assert "Refusing to start Superset (profile 'k8s')" in refused.stdout + refused.stderr
+        assert "SLUICE_SUPERSET_SECRET_KEY" in refused.stdout + refused.stderr
+    accepted = start_with(UNPUBLISHED_KEY)
     assert accepted.returncode == 0, accepted.stderr[-2000:]
