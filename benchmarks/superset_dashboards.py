@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from sluice.serving.superset_sync import DATABASE_NAME, admin_client
+from sluice.serving.superset_sync import admin_client, find_database
 from sluice.settings import REPO_ROOT, load_settings
 from sluice.stack.superset import ANALYST_USER, password
 from tests.integration.browser import CHROMIUM, CHROMIUM_ARGS, render_dashboard, superset_sign_in
@@ -38,7 +38,7 @@ def main() -> None:
 
     settings = load_settings()
     admin = admin_client(settings)
-    database = admin.find("database", ["id"], database_name=DATABASE_NAME)[0]["id"]
+    database = find_database(admin)
     datasets = admin.find("dataset", ["id", "database.id"])
     uids = [f"{d['id']}__table" for d in datasets if d["database"]["id"] == database]
     dashboards = [yaml.safe_load(p.read_text()) for p in sorted((REPO_ROOT / "superset" / "dashboards").glob("*.yml"))]

@@ -50,15 +50,12 @@ def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], N
 
 def _sync_superset(settings: Settings, echo: Callable[[str], None]) -> None:
     """Provision Superset on the marts just built and say where analysts find them."""
-    from sluice.serving.superset_sync import sync
-    from sluice.stack.superset import ADMIN_USER, ANALYST_USER, login_hint
+    from sluice.serving.superset_sync import sync, where_to_look
 
     report = sync(settings)
     echo(f"\nSuperset (sluice superset sync): {report.summary()}")
-    for title, url in report.dashboards.items():
-        echo(f"  {title:<20} {url}")
-    echo(f"  analysts   {login_hint(settings, ANALYST_USER)}: view dashboards, explore, SELECT in SQL Lab")
-    echo(f"  admin      {login_hint(settings, ADMIN_USER)}")
+    for line in where_to_look(settings, report):
+        echo(line)
 
 
 def land_simulated_days(settings: Settings, days: float, seed: int, echo: Callable[[str], None]) -> list[date]:

@@ -74,6 +74,11 @@ class Project:
             raise ProjectError(f"no model named {name!r} in {self.root}; `sluice marts list` shows them")
         return self.models[name]
 
+    @property
+    def marts(self) -> list[Model]:
+        """The published marts (marts/marts/): what analysts and downstream DAGs read."""
+        return [model for model in self.models.values() if model.layer == "marts"]
+
     def columns_of(self, table: str) -> tuple[str, ...]:
         return SOURCE_COLUMNS if table in self.sources else self.models[table].columns
 

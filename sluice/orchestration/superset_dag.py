@@ -46,7 +46,7 @@ def refresh_published(**context: Any) -> dict[str, list[str]]:
 def superset_refresh_dag(project: Project, settings: Settings) -> DAG:
     from airflow.providers.standard.operators.python import PythonOperator
 
-    marts = [asset_of(model, settings) for model in project.models.values() if model.layer == "marts"]
+    marts = [asset_of(model, settings) for model in project.marts]
     with DAG(
         DAG_ID,
         description="After each publish: refresh the mart's Superset dataset and drop its charts' cached results",

@@ -18,7 +18,7 @@ app = typer.Typer(help="Superset for analysts: datasets, dashboards and roles as
 def sync() -> None:
     """Make Superset match marts/ and superset/dashboards/: create, update or delete only what differs."""
     from sluice.serving.superset_sync import sync as run_sync
-    from sluice.stack.superset import ANALYST_USER, login_hint
+    from sluice.serving.superset_sync import where_to_look
 
     settings = load_settings()
     try:
@@ -27,9 +27,8 @@ def sync() -> None:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     typer.echo(report.summary())
-    for title, url in report.dashboards.items():
-        typer.echo(f"  {title:<20} {url}")
-    typer.echo(f"  analysts: {login_hint(settings, ANALYST_USER)}")
+    for line in where_to_look(settings, report):
+        typer.echo(line)
 
 
 @app.command()

@@ -90,7 +90,7 @@ def _check(path: Path, spec: DashboardSpec, project: Project) -> None:
 
 
 def _check_chart(where: str, chart: Chart, project: Project) -> None:
-    if chart.mart not in project.models or project.models[chart.mart].layer != "marts":
+    if chart.mart not in {model.name for model in project.marts}:
         raise DashboardSpecError(f"{where} reads {chart.mart!r}, which is not a mart under marts/marts/")
     model = project.models[chart.mart]
     if unknown := set(chart.metrics) - {m.name for m in model.spec.metrics}:

@@ -20,7 +20,7 @@ from sluice.serving.dashboards import DASHBOARDS_DIR, TIME_COLUMN, Chart, Dashbo
 from sluice.serving.superset_api import SupersetClient
 from sluice.serving.superset_objects import chart_params, chart_query_context, dashboard_layout, dashboard_metadata
 from sluice.settings import Settings
-from sluice.stack.superset import ADMIN_USER, ANALYST_USER, password
+from sluice.stack.superset import ADMIN_USER, ANALYST_USER, login_hint, password
 
 DATABASE_NAME = "Sluice marts"
 MANAGED_BY = "Sluice"  # certified_by of every chart and dashboard the sync owns; others are left alone
@@ -85,10 +85,6 @@ def endpoint_uri(settings: Settings) -> str:
     return f"hive://superset@127.0.0.1:{settings.spark_thrift_port}/{settings.marts_schema}"
 
 
-def published_marts(project: Project) -> list[Model]:
-    return [model for model in project.models.values() if model.layer == "marts"]
-
-
 def sync(settings: Settings, project: Project | None = None, dashboards_dir: Path = DASHBOARDS_DIR) -> SyncReport:
     """Make Superset match the files; safe to run any number of times."""
     project = project or load_project()
@@ -96,18 +92,36 @@ def sync(settings: Settings, project: Project | None = None, dashboards_dir: Pat
     client = admin_client(settings)
     report = SyncReport()
     database_id = _sync_database(client, settings, report)
-    datasets = {
-        model.name: _sync_dataset(client, database_id, model, settings, report) for model in published_marts(project)
-    }
+    datasets = {model.name: _sync_dataset(client, database_id, model, settings, report) for model in project.marts}
+    # One listing of each: the API cannot filter on certified_by, and a lookup per chart would list them again.
+    charts = {c["slice_name"]: c for c in client.find("chart", ["id", "slice_name", "certified_by"])}
+    boards = {d["slug"]: d for d in client.find("dashboard", ["id", "slug", "certified_by"])}
     for spec in dashboards:
-        dashboard_id = _dashboard_id(client, spec, report)
-        charts = [_sync_chart(client, chart, datasets, dashboard_id, report) for chart in spec.charts]
-        _sync_dashboard(client, spec, dashboard_id, charts, datasets, project, report)
+        dashboard_id = _dashboard_id(client, spec, boards.get(spec.slug), report)
+        chart_ids = [
+            _sync_chart(client, chart, charts.get(chart.title), datasets, dashboard_id, report) for chart in spec.charts
+        ]
+        _sync_dashboard(client, spec, dashboard_id, chart_ids, datasets, project, report)
         report.dashboards[spec.title] = f"{settings.superset_url}/superset/dashboard/{spec.slug}/"
-    _delete_unnamed_charts(client, {chart.title for spec in dashboards for chart in spec.charts}, report)
-    _delete_unnamed_dashboards(client, {spec.slug for spec in dashboards}, report)
+    named = {chart.title for spec in dashboards for chart in spec.charts}
+    for title, chart in charts.items():
+        if chart["certified_by"] == MANAGED_BY and title not in named:
+            client.delete(f"/api/v1/chart/{chart['id']}")
+            report.deleted["chart"] += 1
+    for slug, board in boards.items():
+        if board["certified_by"] == MANAGED_BY and slug not in {spec.slug for spec in dashboards}:
+            client.delete(f"/api/v1/dashboard/{board['id']}")
+            report.deleted["dashboard"] += 1
     _sync_analyst(client, settings, database_id, report)
     return report
+
+
+def where_to_look(settings: Settings, report: SyncReport) -> list[str]:
+    """The dashboards' addresses and how analysts and the admin sign in, for the CLI and the demo to print."""
+    lines = [f"  {title:<20} {url}" for title, url in report.dashboards.items()]
+    lines.append(f"  analysts   {login_hint(settings, ANALYST_USER)}: view dashboards, explore, SELECT in SQL Lab")
+    lines.append(f"  admin      {login_hint(settings, ADMIN_USER)}")
+    return lines
 
 
 def refresh(settings: Settings, marts: list[str], project: Project | None = None) -> list[str]:
@@ -116,15 +130,22 @@ def refresh(settings: Settings, marts: list[str], project: Project | None = None
     marts refreshed."""
     project = project or load_project()
     client = admin_client(settings)
-    databases = client.find("database", database_name=DATABASE_NAME)
-    if not databases:
+    database_id = find_database(client)
+    if database_id is None:
         return []
-    database_id, report = int(databases[0]["id"]), SyncReport()
-    refreshed = [name for name in marts if _find_dataset(client, database_id, name, settings.marts_schema)]
-    uids = [f"{_sync_dataset(client, database_id, project.model(name), settings, report)}__table" for name in refreshed]
-    if uids:
-        client.post("/api/v1/cachekey/invalidate", {"datasource_uids": uids})
-    return refreshed
+    found = {name: _find_dataset(client, database_id, name, settings.marts_schema) for name in marts}
+    refreshed = {name: dataset_id for name, dataset_id in found.items() if dataset_id is not None}
+    for name, dataset_id in refreshed.items():
+        _update_dataset(client, dataset_id, project.model(name))
+    if refreshed:
+        client.post("/api/v1/cachekey/invalidate", {"datasource_uids": [f"{i}__table" for i in refreshed.values()]})
+    return list(refreshed)
+
+
+def find_database(client: SupersetClient) -> int | None:
+    """The id of the marts' connection, if a sync made it."""
+    found = client.find("database", ["id"], database_name=DATABASE_NAME)
+    return int(found[0]["id"]) if found else None
 
 
 # --- the connection ---------------------------------------------------------------------------------------------
@@ -141,11 +162,10 @@ def _sync_database(client: SupersetClient, settings: Settings, report: SyncRepor
         "allow_file_upload": False,
         "allow_run_async": False,  # async SQL Lab needs Celery workers and a results backend; queries here take seconds
     }
-    found = client.find("database", database_name=DATABASE_NAME)
-    if not found:
+    database_id = find_database(client)
+    if database_id is None:
         report.created["database"] += 1
         return int(client.post("/api/v1/database/", desired)["id"])
-    database_id = int(found[0]["id"])
     current = client.get(f"/api/v1/database/{database_id}/connection")["result"]  # the one view with the URI
     if any(current.get(key) != value for key, value in desired.items()):
         client.put(f"/api/v1/database/{database_id}", desired)
@@ -159,13 +179,19 @@ def _sync_database(client: SupersetClient, settings: Settings, report: SyncRepor
 def _sync_dataset(
     client: SupersetClient, database_id: int, model: Model, settings: Settings, report: SyncReport
 ) -> int:
-    found = _find_dataset(client, database_id, model.name, settings.marts_schema)
-    if found:
-        dataset_id = found
-    else:
+    dataset_id = _find_dataset(client, database_id, model.name, settings.marts_schema)
+    if dataset_id is None:
         payload = {"database": database_id, "schema": settings.marts_schema, "table_name": model.name}
         dataset_id = int(client.post("/api/v1/dataset/", payload)["id"])
         report.created["dataset"] += 1
+        _update_dataset(client, dataset_id, model)
+    elif _update_dataset(client, dataset_id, model):
+        report.updated["dataset"] += 1
+    return dataset_id
+
+
+def _update_dataset(client: SupersetClient, dataset_id: int, model: Model) -> bool:
+    """Columns, descriptions and metrics from the mart's YAML; True if anything had to change."""
     current = client.get(f"/api/v1/dataset/{dataset_id}")["result"]
     changed = False
     # Superset does not notice a mart's new or dropped columns by itself (apache/superset#24189): refresh from the
@@ -178,9 +204,7 @@ def _sync_dataset(
     if _dataset_differs(current, desired):
         client.put(f"/api/v1/dataset/{dataset_id}", desired)
         changed = True
-    if changed and found:
-        report.updated["dataset"] += 1
-    return dataset_id
+    return changed
 
 
 def _find_dataset(client: SupersetClient, database_id: int, table: str, schema: str) -> int | None:
@@ -235,7 +259,12 @@ def _dataset_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
 
 
 def _sync_chart(
-    client: SupersetClient, chart: Chart, datasets: dict[str, int], dashboard_id: int, report: SyncReport
+    client: SupersetClient,
+    chart: Chart,
+    existing: dict[str, Any] | None,
+    datasets: dict[str, int],
+    dashboard_id: int,
+    report: SyncReport,
 ) -> int:
     dataset_id = datasets[chart.mart]
     params = chart_params(chart, dataset_id)
@@ -251,11 +280,10 @@ def _sync_chart(
         "certification_details": f"Defined in superset/dashboards/; metrics in marts/marts/{chart.mart}.yml",
         "dashboards": [dashboard_id],
     }
-    found = client.find("chart", slice_name=chart.title)
-    if not found:
+    if existing is None:
         report.created["chart"] += 1
         return int(client.post("/api/v1/chart/", desired)["id"])
-    chart_id = int(found[0]["id"])
+    chart_id = int(existing["id"])
     current = client.get(f"/api/v1/chart/{chart_id}")["result"]
     current_dashboards = [d["id"] for d in current.get("dashboards", [])]
     same = (
@@ -264,7 +292,6 @@ def _sync_chart(
         and _json_equal(current.get("params"), desired["params"])
         and _json_equal(current.get("query_context"), desired["query_context"])
         and current_dashboards == [dashboard_id]
-        and _chart_dataset(current) == dataset_id
     )  # fmt: skip
     if not same:
         client.put(f"/api/v1/chart/{chart_id}", desired)
@@ -272,30 +299,18 @@ def _sync_chart(
     return chart_id
 
 
-def _chart_dataset(chart: dict[str, Any]) -> int | None:
-    params = json.loads(chart.get("params") or "{}")
-    datasource = str(params.get("datasource", ""))
-    return int(datasource.split("__")[0]) if datasource.split("__")[0].isdigit() else None
-
-
 def _json_equal(stored: str | None, desired: str) -> bool:
     return stored is not None and json.loads(stored) == json.loads(desired)
-
-
-def _delete_unnamed_charts(client: SupersetClient, titles: set[str], report: SyncReport) -> None:
-    for chart in client.find("chart", ["id", "slice_name", "certified_by"]):  # the API cannot filter on it
-        if chart["certified_by"] == MANAGED_BY and chart["slice_name"] not in titles:
-            client.delete(f"/api/v1/chart/{chart['id']}")
-            report.deleted["chart"] += 1
 
 
 # --- dashboards ---------------------------------------------------------------------------------------------------
 
 
-def _dashboard_id(client: SupersetClient, spec: DashboardSpec, report: SyncReport) -> int:
-    found = client.find("dashboard", ["id", "slug"], slug=spec.slug)
-    if found:
-        return int(found[0]["id"])
+def _dashboard_id(
+    client: SupersetClient, spec: DashboardSpec, existing: dict[str, Any] | None, report: SyncReport
+) -> int:
+    if existing is not None:
+        return int(existing["id"])
     report.created["dashboard"] += 1
     created = client.post("/api/v1/dashboard/", {"dashboard_title": spec.title, "slug": spec.slug, "published": True})
     return int(created["id"])
@@ -332,13 +347,6 @@ def _sync_dashboard(
     )
     if current.get("certified_by") == MANAGED_BY:  # a dashboard created in this run is counted once, as created
         report.updated["dashboard"] += 1
-
-
-def _delete_unnamed_dashboards(client: SupersetClient, slugs: set[str], report: SyncReport) -> None:
-    for dashboard in client.find("dashboard", ["id", "slug", "certified_by"]):
-        if dashboard["certified_by"] == MANAGED_BY and dashboard["slug"] not in slugs:
-            client.delete(f"/api/v1/dashboard/{dashboard['id']}")
-            report.deleted["dashboard"] += 1
 
 
 # --- the analyst role and user ------------------------------------------------------------------------------------
