@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 help:  ## List what a newcomer can run
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.synced superset/.venv/.synced build/jars/kafka/.copied build/jars/spark/.copied  ## Install system packages, the Python environment and the jars
+setup: $(VENV)/.synced superset/.venv/.synced ml/.venv/.synced build/jars/kafka/.copied build/jars/spark/.copied  ## Install system packages, the Python environment and the jars
 	@scripts/install-system-packages
 
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -24,6 +24,11 @@ superset/.venv/.synced: superset/pyproject.toml superset/uv.lock $(VENV)/.synced
 	uv sync --frozen --project superset
 	@touch $@
 
+# The moderation model's environment: PyTorch (the CUDA build; it runs on CPU too) and MLflow, kept out of Airflow's.
+ml/.venv/.synced: ml/pyproject.toml ml/uv.lock $(VENV)/.synced
+	uv sync --frozen --project ml
+	@touch $@
+
 build/jars/%/.copied: jars/%/pom.xml
 	@scripts/install-system-packages
 	rm -rf build/jars/$*
@@ -35,6 +40,7 @@ demo: setup  ## Start the local stack and run the pipeline end to end
 
 test: setup  ## Run linters, unit and integration tests (starts the stack if it is not running)
 	$(BIN)/ruff check .
+	PYTHONPATH=ml ml/.venv/bin/pytest ml/tests
 	$(BIN)/pytest
 
 lint: setup  ## ruff and mypy

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from sluice.marts.cli import app as marts_app
+from sluice.ml.cli import PASS_THROUGH, ml
 from sluice.serving.cli import app as superset_app
 from sluice.settings import Settings, load_settings
 from sluice.stack import ServiceStatus, StackError
@@ -15,6 +16,7 @@ from sluice.stack import ServiceStatus, StackError
 app = typer.Typer(help="Sluice: Kafka -> S3 lake -> Spark marts, on a local stack or Kubernetes.", no_args_is_help=True)
 app.add_typer(marts_app, name="marts")
 app.add_typer(superset_app, name="superset")
+app.command("ml", context_settings=PASS_THROUGH, add_help_option=False)(ml)
 
 
 def _settings() -> Settings:
@@ -229,7 +231,8 @@ def simulate(
 
 @app.command()
 def demo(
-    days: Annotated[float, typer.Option(help="Days of marketplace activity to simulate.")] = 1.0,
+    # Two days: the nightly model trains on the first and is judged on the second.
+    days: Annotated[float, typer.Option(help="Days of marketplace activity to simulate.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
 ) -> None:
     """Start the stack if needed; simulate events, ingest them into the lake, read them back with Spark."""

@@ -32,7 +32,8 @@ _RUN_TIMEOUT_S = 3600
 
 def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], None] = print) -> int:
     complete = land_simulated_days(settings, days, seed, echo)
-    built = _run_marts_dag(settings, complete, echo)
+    built, marts_done = _run_marts_dag(settings, complete, echo)
+    _run_model_dag(settings, complete[-1], marts_done, echo)
     _sync_superset(settings, echo)
     echo("\nwhere to look:")
     echo(f"  airflow    {settings.airflow_url} (user admin; password: {admin_password_hint(settings)})")
@@ -44,6 +45,7 @@ def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], N
     echo(f'             sluice sql "select dt, dau, wau, mau, gmv, transactions, new_listings from '
          f'{settings.marts_schema}.mart_marketplace_kpis order by dt"')  # fmt: skip
     echo(f"  quality    s3://{settings.lake_bucket}/{lake.QUALITY_DOCS_INDEX} (Great Expectations Data Docs)")
+    echo(f"  mlflow     {settings.mlflow_url} (runs, registered model {settings.ml_model_name}); sluice ml show")
     echo(f"  logs       {settings.logs_dir}")
     return built
 
@@ -113,20 +115,22 @@ def _print_raw_zone(settings: Settings, echo: Callable[[str], None]) -> list[str
     return sorted(objects)
 
 
-def _run_marts_dag(settings: Settings, days: list[date], echo: Callable[[str], None]) -> int:
+def _run_marts_dag(settings: Settings, days: list[date], echo: Callable[[str], None]) -> tuple[int, str]:
     """Trigger the marts DAG in Airflow for each complete day and wait; print rows, gates and the Slack messages
-    sent meanwhile. Returns the rows published."""
+    sent meanwhile. Returns the rows published and when the last run ended."""
     from sluice.marts.build import read_build_record
     from sluice.marts.project import load_project
     from sluice.orchestration.client import AirflowClient
     from sluice.orchestration.marts_dag import DAG_ID
+    from sluice.orchestration.moderation_dag import DAG_ID as MODEL_DAG
     from sluice.orchestration.superset_dag import DAG_ID as SUPERSET_REFRESH
     from sluice.stack.slack_receiver import messages_file, read_messages
 
     if not days:
         raise StackError("simulate at least one whole day (--days 1) to build the marts")
     project, airflow, s3 = load_project(), AirflowClient(settings), s3_client(settings)
-    for dag_id in (DAG_ID, SUPERSET_REFRESH):  # the refresh follows each publish; a stack may have it paused
+    # The refresh and the model follow the marts' publishes; a stack may have them paused.
+    for dag_id in (DAG_ID, SUPERSET_REFRESH, MODEL_DAG):
         airflow.wait_for_dag(dag_id)
         airflow.unpause(dag_id)
     slack_seen = len(read_messages(messages_file(settings)))
@@ -151,4 +155,32 @@ def _run_marts_dag(settings: Settings, days: list[date], echo: Callable[[str], N
     echo("\nSlack messages sent (local stand-in; set AIRFLOW_CONN_SLACK_ALERTS for a real webhook):")
     for message in read_messages(messages_file(settings))[slack_seen:]:
         echo(f"  {message['payload']['text']}")
-    return published
+    return published, run["end_date"]
+
+
+def _run_model_dag(settings: Settings, day: date, marts_done: str, echo: Callable[[str], None]) -> None:
+    """Wait for the nightly model run that the last day's training mart started; print the champion's held-out
+    macro-F1 per class and where MLflow is."""
+    import json
+
+    from sluice.orchestration.client import AirflowClient
+    from sluice.orchestration.moderation_dag import DAG_ID, TASKS, TRAINING_SET_TASK
+
+    airflow = AirflowClient(settings)
+    run_id = airflow.wait_for_run_after(DAG_ID, marts_done, timeout=300)
+    echo(f"\nAirflow: {DAG_ID} run {run_id} (started by the training mart) trains, registers and scores; "
+         f"follow it at {settings.airflow_url}/dags/{DAG_ID}/runs/{run_id}")  # fmt: skip
+    run = airflow.wait(DAG_ID, run_id, timeout=_RUN_TIMEOUT_S, progress=_progress_printer(TASKS, echo))
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG_ID, run_id)}
+    if run["state"] != "success" or states.get(TRAINING_SET_TASK) == "skipped":
+        raise StackError(f"{DAG_ID} run {run_id} ended {run['state']} with tasks {states} (see the UI)")
+    key = lake.nightly_prefix(day) + "decision.json"
+    decision = json.loads(s3_client(settings).get_object(Bucket=settings.lake_bucket, Key=key)["Body"].read())
+    champion = decision["candidates"][decision["best"]] if decision["promoted"] else None
+    echo(f"  {decision['reason']}; champion: {settings.ml_model_name} version {decision['champion']}")
+    for name, candidate in decision["candidates"].items():
+        per_class = ", ".join(f"{label} {f1:.2f}" for label, f1 in candidate["f1"].items())
+        echo(f"  {name:<18} macro-F1 {candidate['macro_f1']:.3f}  ({per_class})")
+    if champion is None:
+        echo(f"  the champion's macro-F1 on the same held-out day: {decision['champion_before_macro_f1']:.3f}")
+    echo(f"  MLflow UI: {settings.mlflow_url}/#/models/{settings.ml_model_name}")

@@ -14,6 +14,8 @@ files import it while Airflow parses them); pyarrow is imported only by `raw_sch
     _state/ingest/<topic>/p<NNNN>.json, markers.json      the sink's progress and marking state
     _state/builds/<model>/dt=….json                       a published partition's build record
     _state/build-sessions/<model>/dt=….json               the Spark session of a partition's latest build
+    models/nightly/dt=…/candidates/<name>/, *.json         a night's candidates, metrics, decision and scoring
+    models/<experiment>/<run>/artifacts/                  MLflow's artifacts (its server writes them)
 """
 
 from __future__ import annotations
@@ -220,3 +222,16 @@ def build_record_key(model: str, ds: date) -> str:
 def build_session_key(model: str, ds: date) -> str:
     """The Spark Connect session of a partition's latest build, so the next one can stop it."""
     return f"{BUILD_SESSIONS}/{model}/{date_folder(ds)}.json"
+
+
+# --- the moderation model -------------------------------------------------------------------------------------------
+
+TRAINING_SET = "mart_moderation_training"  # the mart the nightly model trains on (marts/marts/)
+PREDICTIONS = "mart_listing_predictions"  # the champion's scores of each day's new listings, written by ml/
+NEW_LISTINGS = ("staging", "stg_listings")  # what the champion scores: the day's listings
+
+
+def nightly_prefix(ds: date) -> str:
+    """One night of the model DAG: its candidates (a folder each), their held-out metrics, the promotion decision
+    and the scoring's result; the steps hand over through it."""
+    return f"{MODELS}/nightly/{date_folder(ds)}/"

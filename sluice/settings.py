@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     postgres_reader_user: str = "sluice_reader"  # may read the metastore's tables, nothing else
     postgres_reader_password: SecretStr | None = None
     postgres_database: str = "sluice"
-    postgres_databases: tuple[str, ...] = ("sluice", "airflow", "metastore", "superset")
+    postgres_databases: tuple[str, ...] = ("sluice", "airflow", "metastore", "superset", "mlflow")
     metastore_database: str = "metastore"
 
     # Spark. Locally jobs are clients of one warm Spark Connect server (`spark_remote`); an empty SLUICE_SPARK_REMOTE
@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     superset_analyst_password: SecretStr | None = None  # the local `analyst` user's; generated like the admin's
     superset_workers: int = 2  # gunicorn worker processes, each with threads for a dashboard's parallel charts
     superset_metadata_database: str = "superset"
+
+    # The moderation model (ml/): MLflow's tracking server and registry (PostgreSQL; artifacts in the lake's models/).
+    mlflow_port: int = 5000
+    mlflow_tracking_url: str | None = None  # the tracking server as clients reach it; the local server by default
+    mlflow_database: str = "mlflow"
+    ml_model_name: str = "listing-moderation"  # the registered model; aliases `champion` and `challenger`
+    ml_promotion_margin: float = 0.01  # a candidate replaces the champion only if its macro-F1 is this much higher
+    # The transformer's size: `full` on a GPU, `tiny` (a few CPU steps) otherwise; `auto` picks by what is present.
+    ml_transformer_profile: Literal["auto", "tiny", "full"] = "auto"
 
     # Marts: the catalog schema their tables are registered in; the models' SQL lives in marts/.
     marts_schema: str = "sluice"
@@ -136,6 +145,10 @@ class Settings(BaseSettings):
     k8s_spark_executor_memory: str = "4g"
     spark_image: str = "ghcr.io/sluice-data/sluice-spark:0.1.0"
     spark_version: str = "4.2.0"
+    # The nightly model's training pods: ml/'s environment as an image, on the GPU node pool (and only there).
+    ml_image: str = "ghcr.io/sluice-data/sluice-ml:0.1.0"
+    k8s_gpu_node_selector: dict[str, str] = {"sluice.dev/pool": "gpu"}
+    k8s_gpu_toleration_key: str = "nvidia.com/gpu"  # the GPU pool's taint, tolerated by training pods only
 
     @model_validator(mode="after")
     def _fill_profile_defaults(self) -> Settings:
@@ -143,6 +156,9 @@ class Settings(BaseSettings):
             object.__setattr__(self, "kafka_bootstrap", self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}")
             object.__setattr__(self, "s3_endpoint", self.s3_endpoint or f"http://127.0.0.1:{self.s3_port}")
             object.__setattr__(self, "airflow_ui_url", self.airflow_ui_url or f"http://127.0.0.1:{self.airflow_port}")
+            object.__setattr__(
+                self, "mlflow_tracking_url", self.mlflow_tracking_url or f"http://127.0.0.1:{self.mlflow_port}"
+            )
             object.__setattr__(
                 self, "superset_ui_url", self.superset_ui_url or f"http://127.0.0.1:{self.superset_port}"
             )
@@ -211,6 +227,13 @@ class Settings(BaseSettings):
         if self.superset_ui_url is None:
             raise MissingSettingError(f"profile {self.profile!r} needs {ENV_PREFIX}SUPERSET_UI_URL (the UI address)")
         return self.superset_ui_url.rstrip("/")
+
+    @property
+    def mlflow_url(self) -> str:
+        """MLflow's tracking server, UI and REST API."""
+        if self.mlflow_tracking_url is None:
+            raise MissingSettingError(f"profile {self.profile!r} needs {ENV_PREFIX}MLFLOW_TRACKING_URL (the server)")
+        return self.mlflow_tracking_url.rstrip("/")
 
     def postgres_dsn(self, database: str | None = None, *, reader: bool = False) -> str:
         """The jobs' connection string, or (reader=True) the SQL endpoint's read-only role's."""

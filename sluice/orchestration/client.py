@@ -104,6 +104,16 @@ class AirflowClient:
         path = f"/dags/{dag_id}/dagRuns?limit=1000&order_by=run_after&conf_contains={quote(conf_contains)}"
         return list(self.request("GET", path)["dag_runs"])
 
+    def wait_for_run_after(self, dag_id: str, after: str, timeout: float) -> str:
+        """The id of the DAG's first run queued after the ISO time `after` (one an asset event started, say)."""
+        deadline = time.monotonic() + timeout
+        path = f"/dags/{dag_id}/dagRuns?limit=1&order_by=run_after&run_after_gte={quote(after)}"
+        while not (runs := self.request("GET", path)["dag_runs"]):
+            if time.monotonic() > deadline:
+                raise AirflowError(f"no run of {dag_id} started after {after} within {timeout:.0f}s")
+            time.sleep(3)
+        return str(runs[0]["dag_run_id"])
+
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return dict(self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
 

@@ -68,28 +68,7 @@ class SparkJob:
     def run_locally(self, env: dict[str, str] | None = None) -> None:
         """Run the job to its end, streaming its output to this task's log; `env` adds settings (SLUICE_*) to the
         job's environment."""
-        argv = [sys.executable, "-m", self.module, *self.arguments]
-        print(f"running: {' '.join(argv)} with {env or {}}", flush=True)
-        tail: deque[str] = deque(maxlen=OUTPUT_LINES)
-        with subprocess.Popen(
-            argv,
-            cwd=REPO_ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        ) as process:
-            assert process.stdout is not None
-            for line in process.stdout:
-                print(line, end="", flush=True)
-                if not NOISE.match(line):
-                    tail.append(line.rstrip())
-        output = "\n".join(tail)
-        if process.returncode == GATE_OR_INPUT_EXIT:
-            raise DataProblem(f"{self.name} refused its data (exit 1), nothing was published:\n{output}")
-        if process.returncode != 0:
-            raise JobFailed(f"{self.name} failed with exit code {process.returncode}:\n{output}")
+        run_process(self.name, [sys.executable, "-m", self.module, *self.arguments], env)
 
     def spark_application(self, settings: Settings, env: dict[str, str] | None = None) -> dict[str, Any]:
         """The SparkApplication (sparkoperator.k8s.io/v1beta2) that runs this job on Kubernetes.
@@ -136,6 +115,32 @@ class SparkJob:
                 },
             },
         }
+
+
+def run_process(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    """Run a job's process to its end, streaming its output to the task's log; the end of its output goes into
+    the error when it fails. Exit code 1 is the job refusing its data (DataProblem), anything else a crash."""
+    print(f"running: {' '.join(argv)} with {env or {}}", flush=True)
+    tail: deque[str] = deque(maxlen=OUTPUT_LINES)
+    with subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            if not NOISE.match(line):
+                tail.append(line.rstrip())
+    output = "\n".join(tail)
+    if process.returncode == GATE_OR_INPUT_EXIT:
+        raise DataProblem(f"{name} refused its data (exit 1), nothing was published:\n{output}")
+    if process.returncode != 0:
+        raise JobFailed(f"{name} failed with exit code {process.returncode}:\n{output}")
 
 
 def run_job(job: dict[str, Any], env: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sluice.settings import Settings
 from sluice.stack import prerequisites
 from sluice.stack.airflow import AIRFLOW_SERVICES
+from sluice.stack.mlflow import ML_SERVICES
 from sluice.stack.process import StackError, group_members, memory_kib, require_free_ports, wait_until
 from sluice.stack.services import SERVICES, Service
 from sluice.stack.spark import SPARK_SERVICES
@@ -28,7 +29,10 @@ class ServiceStatus:
 
 
 def _services(settings: Settings) -> list[Service]:
-    return [service(settings) for service in (*SERVICES, *SPARK_SERVICES, *SUPERSET_SERVICES, *AIRFLOW_SERVICES)]
+    return [
+        service(settings)
+        for service in (*SERVICES, *SPARK_SERVICES, *SUPERSET_SERVICES, *ML_SERVICES, *AIRFLOW_SERVICES)
+    ]
 
 
 def _probe(service: Service) -> bool:

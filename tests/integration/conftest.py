@@ -44,7 +44,8 @@ class DemoRun:
 
 @pytest.fixture(scope="session")
 def demo(stack: Settings) -> DemoRun:
-    """`sluice demo` for one simulated day: the marts DAG builds every mart, then Superset is provisioned on them."""
+    """`sluice demo` for two simulated days: the marts DAG builds every mart for each, the last day's training mart
+    starts the nightly model DAG, then Superset is provisioned on the marts."""
     unique = f"t{uuid.uuid4().hex[:12]}"
     settings = stack.model_copy(update={"lake_bucket": unique, "ingest_group": unique, "marts_schema": unique})
     s3_client(settings).create_bucket(Bucket=unique)
@@ -56,7 +57,7 @@ def demo(stack: Settings) -> DemoRun:
         "SLUICE_MARTS_SCHEMA": unique,
     }
     result = subprocess.run(
-        [SLUICE, "demo", "--days", "1", "--seed", "11"],
+        [SLUICE, "demo", "--days", "2", "--seed", "11"],
         capture_output=True,
         text=True,
         check=False,
@@ -64,6 +65,7 @@ def demo(stack: Settings) -> DemoRun:
         timeout=RUN_TIMEOUT_S,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run = re.search(r"run (manual__\S+) builds \d+ models for dt=(\S+);", result.stdout)
-    assert run, result.stdout
-    return DemoRun(settings, result.stdout, date.fromisoformat(run.group(2)), run.group(1))
+    runs = re.findall(r"run (manual__\S+) builds \d+ models for dt=(\S+);", result.stdout)
+    assert len(runs) == 2, result.stdout
+    run_id, day = runs[-1]  # the last day's: its training mart started the nightly model
+    return DemoRun(settings, result.stdout, date.fromisoformat(day), run_id)

@@ -36,7 +36,7 @@ from tests.integration.lake_readers import bad_listings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytestmark = pytest.mark.timeout(2400)  # the module fixture simulates, ingests and builds 2 days x 34 models
+pytestmark = pytest.mark.timeout(2400)  # the module fixture simulates, ingests and builds 2 days x 35 models
 
 FIRST = date(2026, 10, 5)
 SECOND = FIRST + timedelta(days=1)
