@@ -29,6 +29,7 @@ def test_there_are_dag_files() -> None:
         "sluice_ingestion_health.py",
         "sluice_maintenance.py",
         "sluice_marts.py",
+        "sluice_moderation_model.py",
         "sluice_superset_refresh.py",
     ]
 
@@ -39,6 +40,7 @@ def test_every_dag_file_imports_without_errors(dagbag) -> None:  # type: ignore[
         "sluice_marts",
         "sluice_ingestion_health",
         "sluice_maintenance",
+        "sluice_moderation_model",
         "sluice_superset_refresh",
     }
 
