@@ -40,7 +40,7 @@ demo: setup  ## Start the local stack and run the pipeline end to end
 
 test: setup  ## Run linters, unit and integration tests (starts the stack if it is not running)
 	$(BIN)/ruff check .
-	PYTHONPATH=ml ml/.venv/bin/pytest ml/tests
+	PYTHONPATH=.:ml ml/.venv/bin/pytest ml/tests
 	$(BIN)/pytest
 
 lint: setup  ## ruff and mypy

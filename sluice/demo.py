@@ -32,8 +32,8 @@ _RUN_TIMEOUT_S = 3600
 
 def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], None] = print) -> int:
     complete = land_simulated_days(settings, days, seed, echo)
-    built, marts_done = _run_marts_dag(settings, complete, echo)
-    _run_model_dag(settings, complete[-1], marts_done, echo)
+    built, last_run_started = _run_marts_dag(settings, complete, echo)
+    _run_model_dag(settings, complete[-1], last_run_started, echo)
     _sync_superset(settings, echo)
     echo("\nwhere to look:")
     echo(f"  airflow    {settings.airflow_url} (user admin; password: {admin_password_hint(settings)})")
@@ -117,7 +117,7 @@ def _print_raw_zone(settings: Settings, echo: Callable[[str], None]) -> list[str
 
 def _run_marts_dag(settings: Settings, days: list[date], echo: Callable[[str], None]) -> tuple[int, str]:
     """Trigger the marts DAG in Airflow for each complete day and wait; print rows, gates and the Slack messages
-    sent meanwhile. Returns the rows published and when the last run ended."""
+    sent meanwhile. Returns the rows published and when the last run started."""
     from sluice.marts.build import read_build_record
     from sluice.marts.project import load_project
     from sluice.orchestration.client import AirflowClient
@@ -155,19 +155,19 @@ def _run_marts_dag(settings: Settings, days: list[date], echo: Callable[[str], N
     echo("\nSlack messages sent (local stand-in; set AIRFLOW_CONN_SLACK_ALERTS for a real webhook):")
     for message in read_messages(messages_file(settings))[slack_seen:]:
         echo(f"  {message['payload']['text']}")
-    return published, run["end_date"]
+    return published, run["start_date"]
 
 
-def _run_model_dag(settings: Settings, day: date, marts_done: str, echo: Callable[[str], None]) -> None:
-    """Wait for the nightly model run that the last day's training mart started; print the champion's held-out
-    macro-F1 per class and where MLflow is."""
+def _run_model_dag(settings: Settings, day: date, marts_started: str, echo: Callable[[str], None]) -> None:
+    """Wait for the nightly model run that the last day's training mart started (once published, while the rest of
+    the marts run goes on); print each candidate's held-out macro-F1 per class, the verdict and where MLflow is."""
     import json
 
     from sluice.orchestration.client import AirflowClient
     from sluice.orchestration.moderation_dag import DAG_ID, TASKS, TRAINING_SET_TASK
 
     airflow = AirflowClient(settings)
-    run_id = airflow.wait_for_run_after(DAG_ID, marts_done, timeout=300)
+    run_id = airflow.wait_for_run_after(DAG_ID, marts_started, timeout=300)
     echo(f"\nAirflow: {DAG_ID} run {run_id} (started by the training mart) trains, registers and scores; "
          f"follow it at {settings.airflow_url}/dags/{DAG_ID}/runs/{run_id}")  # fmt: skip
     run = airflow.wait(DAG_ID, run_id, timeout=_RUN_TIMEOUT_S, progress=_progress_printer(TASKS, echo))
@@ -176,11 +176,11 @@ def _run_model_dag(settings: Settings, day: date, marts_done: str, echo: Callabl
         raise StackError(f"{DAG_ID} run {run_id} ended {run['state']} with tasks {states} (see the UI)")
     key = lake.nightly_prefix(day) + "decision.json"
     decision = json.loads(s3_client(settings).get_object(Bucket=settings.lake_bucket, Key=key)["Body"].read())
-    champion = decision["candidates"][decision["best"]] if decision["promoted"] else None
-    echo(f"  {decision['reason']}; champion: {settings.ml_model_name} version {decision['champion']}")
     for name, candidate in decision["candidates"].items():
         per_class = ", ".join(f"{label} {f1:.2f}" for label, f1 in candidate["f1"].items())
         echo(f"  {name:<18} macro-F1 {candidate['macro_f1']:.3f}  ({per_class})")
-    if champion is None:
-        echo(f"  the champion's macro-F1 on the same held-out day: {decision['champion_before_macro_f1']:.3f}")
+    best = decision["candidates"][decision["best"]]["macro_f1"]
+    champion_f1 = best if decision["promoted"] else decision["champion_before_macro_f1"]
+    echo(f"  champion: {settings.ml_model_name} version {decision['champion']}, macro-F1 {champion_f1:.3f} on the "
+         f"held-out day ({decision['reason']})")  # fmt: skip
     echo(f"  MLflow UI: {settings.mlflow_url}/#/models/{settings.ml_model_name}")

@@ -160,7 +160,7 @@ def register_step(settings: Settings, ds: date) -> dict[str, Any]:
     return summary
 
 
-def _scores(model_name: str, version: str, listings: pa.Table, proba: np.ndarray) -> pa.Table:
+def scores_table(model_name: str, version: str, listings: pa.Table, proba: np.ndarray) -> pa.Table:
     n = listings.num_rows
     columns: dict[str, pa.Array] = {
         "listing_id": listings["listing_id"],
@@ -170,7 +170,7 @@ def _scores(model_name: str, version: str, listings: pa.Table, proba: np.ndarray
         columns[f"p_{label}"] = pa.array(proba[:, i].astype(float), pa.float64())
     columns["model_name"] = pa.array([model_name] * n, pa.string())
     columns["model_version"] = pa.array([int(version)] * n, pa.int64())
-    columns["scored_at"] = pa.array([datetime.now(UTC).replace(tzinfo=None)] * n, pa.timestamp("us"))
+    columns["scored_at"] = pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC"))  # Spark's timestamp
     return pa.table(columns)
 
 
@@ -191,7 +191,7 @@ def score_step(settings: Settings, ds: date) -> dict[str, Any]:
     s3, prefix = s3_client(settings), _partition_prefix("marts", lake.PREDICTIONS, ds)
     stale = _keys(s3, settings.lake_bucket, prefix)
     sink = pa.BufferOutputStream()
-    pq.write_table(_scores(name, version, listings, proba), sink)
+    pq.write_table(scores_table(name, version, listings, proba), sink)
     key = f"{prefix}part-v{version}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.parquet"
     s3.put_object(Bucket=settings.lake_bucket, Key=key, Body=sink.getvalue().to_pybytes())
     delete_keys(s3, settings.lake_bucket, [k for k in stale if k != key])  # the new file first: never empty
