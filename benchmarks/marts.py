@@ -381,7 +381,7 @@ class DuckEngine(Engine):
         else:
             directory, types = self.out / table, "{'dt': 'DATE'}"
             if not _has_parquet(directory):
-                columns = self.project.models[table].spec.columns
+                columns = self.project.table(table).spec.columns
                 return (
                     "select "
                     + ", ".join(f"cast(null as {DUCK_TYPES[c.type]}) as {c.name}" for c in columns)
@@ -426,7 +426,7 @@ class SparkEngine(Engine):
             return (
                 self.spark.read.schema(lake.RAW_SPARK_DDL).option("basePath", f"file://{base}").parquet(f"file://{day}")
             )
-        schema = ", ".join(f"`{c.name}` {c.type}" for c in self.project.models[table].spec.columns)
+        schema = ", ".join(f"`{c.name}` {c.type}" for c in self.project.table(table).spec.columns)
         if not _has_parquet(self.out / table):
             return self.spark.createDataFrame([], schema)
         return self.spark.read.schema(schema).parquet(f"file://{self.out / table}")

@@ -1,6 +1,8 @@
 -- mart_moderation_daily: the day's moderation work for trust and safety: decisions by label, reports by reason,
 -- the share of decisions that took a listing down, and the backlog of reported listings still waiting for a
--- decision. Reads 30 days of fct_moderation and fct_reports (for the backlog) and dim_listings' snapshot.
+-- decision, and how the moderation model's verdicts held up against the day's decisions. Reads 30 days of
+-- fct_moderation and fct_reports (for the backlog) and of mart_listing_predictions (the model scores each listing the
+-- night after it is created), and dim_listings' snapshot.
 with
 
 decisions as (
@@ -29,6 +31,14 @@ listings as (
         l.moderation_label
     from dim_listings as l
     where l.dt = :ds
+),
+
+predictions as (
+    select
+        p.listing_id,
+        p.predicted_label
+    from mart_listing_predictions as p
+    where p.dt between date_sub(:ds, 29) and :ds
 ),
 
 decision_counts as (
@@ -72,6 +82,20 @@ backlog as (
         on re.listing_id = dl.listing_id
     where li.moderation_label is null
         and dl.listing_id is null
+),
+
+model_verdicts as (
+    select
+        count(*) as scored_decisions,
+        count(case when pr.predicted_label <> 'normal' then 1 end) as model_flagged,
+        count(case when pr.predicted_label <> 'normal' and pr.predicted_label = de.label then 1 end)
+            as model_flagged_confirmed,
+        count(case when de.label <> 'normal' then 1 end) as moderator_flagged,
+        count(case when de.label <> 'normal' and pr.predicted_label = de.label then 1 end) as moderator_flagged_found
+    from decisions as de
+    inner join predictions as pr
+        on de.listing_id = pr.listing_id
+    where de.decided_date = :ds
 )
 
 select
@@ -92,7 +116,12 @@ select
     rc.reports_abusive_language,
     rc.reports_other,
     bl.backlog_listings,
+    mv.scored_decisions,
+    mv.model_flagged as model_flagged_decisions,
+    mv.model_flagged_confirmed / nullif(mv.model_flagged, 0) as model_precision,
+    mv.moderator_flagged_found / nullif(mv.moderator_flagged, 0) as model_recall,
     :ds as dt
 from decision_counts as dc
 cross join report_counts as rc
 cross join backlog as bl
+cross join model_verdicts as mv

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ingestion.completeness import missing_hours
 from sluice import lake
 from sluice.marts import quality
-from sluice.marts.project import Model, Project
+from sluice.marts.project import External, Model, Project
 from sluice.objectstore import S3Client, delete_keys, s3_client
 from sluice.settings import Settings
 
@@ -102,7 +102,7 @@ class Builder:
     def table(self, name: str) -> str:
         return f"{self.schema}.{name}"
 
-    def location(self, model: Model) -> str:
+    def location(self, model: Model | External) -> str:
         return f"{self.settings.lake_uri}/{lake.table_location(model.layer, model.name)}"
 
     def ensure_tables(self, names: list[str]) -> None:
@@ -117,7 +117,7 @@ class Builder:
             catalog = f"{self.settings.lake_uri}/{lake.CATALOG}"
             self.spark.sql(f"create database if not exists {self.schema} location '{catalog}'")
         for name in sorted(set(names) - self._tables):
-            model = self.project.model(name)
+            model = self.project.table(name)
             columns = ", ".join(f"`{c.name}` {c.type} comment '{_quote(c.description)}'" for c in model.spec.columns)
             self.spark.sql(
                 f"create table if not exists {self.table(name)} ({columns}) using parquet partitioned by (dt) "
@@ -128,7 +128,10 @@ class Builder:
     def build(self, name: str, ds: date, *, require_complete: bool = True) -> Built:
         started = time.monotonic()
         model = self.project.model(name)
-        self.ensure_tables([model.name, *sorted(model.upstream & self.project.models.keys())])
+        externals = sorted(model.upstream & self.project.externals.keys())
+        self.ensure_tables([model.name, *sorted(model.upstream & self.project.models.keys()), *externals])
+        for external in externals:  # partitions its writer added since: into the catalog
+            self.spark.sql(f"msck repair table {self.table(external)}")
         for source in sorted(model.upstream & self.project.sources.keys()):
             self._raw_view(source, ds, require_complete).createOrReplaceTempView(source)
         self.spark.catalog.setCurrentDatabase(self.schema)

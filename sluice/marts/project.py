@@ -64,10 +64,29 @@ class Model:
 
 
 @dataclass(frozen=True)
+class External:
+    """A table another system writes (`written_by` in its YAML), declared so that models can read it."""
+
+    name: str
+    layer: str
+    yaml_path: Path
+    spec: ModelSpec
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.spec.columns)
+
+
+@dataclass(frozen=True)
 class Project:
     root: Path
     sources: dict[str, Source]
     models: dict[str, Model]  # in dependency order
+    externals: dict[str, External]
+
+    def table(self, name: str) -> Model | External:
+        """A table of the catalog: a model, or an external table models read."""
+        return self.externals[name] if name in self.externals else self.model(name)
 
     def model(self, name: str) -> Model:
         if name not in self.models:
@@ -80,7 +99,7 @@ class Project:
         return [model for model in self.models.values() if model.layer == "marts"]
 
     def columns_of(self, table: str) -> tuple[str, ...]:
-        return SOURCE_COLUMNS if table in self.sources else self.models[table].columns
+        return SOURCE_COLUMNS if table in self.sources else self.table(table).columns
 
     def downstream(self, name: str) -> frozenset[str]:
         return frozenset(m.name for m in self.models.values() if name in m.upstream)
@@ -107,12 +126,14 @@ def _read_yaml(path: Path) -> object:
 def load_project(root: Path = MODELS_ROOT) -> Project:
     sources = _load_sources(root / "sources.yml")
     models = {model.name: model for model in _load_models(root)}
+    externals = {external.name: external for external in _load_externals(root)}
     if clash := sources.keys() & models.keys():
         raise ProjectError(f"{sorted(clash)} are both sources and models; rename the models")
-    known = sources.keys() | models.keys()
+    known = sources.keys() | models.keys() | externals.keys()
     for model in models.values():
         _check_references(model, known, root)
-    project = Project(root, sources, {name: models[name] for name in _dependency_order(models, root)})
+    ordered = {name: models[name] for name in _dependency_order(models, root)}
+    project = Project(root, sources, ordered, externals)
     for model in project.models.values():
         _check_tests(model, project)
     return project
@@ -139,14 +160,37 @@ def _load_models(root: Path) -> Iterator[Model]:
         raise ProjectError(f"no models under {root}/{{{','.join(LAYERS)}}}/*.sql")
 
 
-def _load_model(sql_path: Path, layer: str) -> Model:
-    yaml_path = sql_path.with_suffix(".yml")
+def _load_externals(root: Path) -> Iterator[External]:
+    """YAML files without SQL beside them: tables other systems write, which must say which (`written_by`)."""
+    for layer in LAYERS:
+        for yaml_path in sorted((root / layer).glob("*.yml")):
+            if yaml_path.with_suffix(".sql").exists():
+                continue
+            spec = _load_spec(yaml_path, yaml_path.with_suffix(".sql"))
+            if spec.written_by is None:
+                raise ProjectError(f"{yaml_path} has no SQL beside it; add {yaml_path.stem}.sql, or name the system "
+                                   "that writes the table in `written_by`")  # fmt: skip
+            if spec.tests or spec.unit_tests or any(c.tests for c in spec.columns):
+                raise ProjectError(f"{yaml_path}: a table written by {spec.written_by} is checked by its writer; "
+                                   "remove its tests")  # fmt: skip
+            yield External(yaml_path.stem, layer, yaml_path, spec)
+
+
+def _load_spec(yaml_path: Path, sql_path: Path) -> ModelSpec:
     try:
-        spec = ModelSpec.model_validate(_read_yaml(yaml_path))
+        return ModelSpec.model_validate(_read_yaml(yaml_path))
     except FileNotFoundError:
         raise ProjectError(f"{sql_path} has no {yaml_path.name} beside it (description, columns, tests)") from None
     except (yaml.YAMLError, pydantic.ValidationError) as err:
         raise ProjectError(f"{yaml_path}: {err}") from None
+
+
+def _load_model(sql_path: Path, layer: str) -> Model:
+    yaml_path = sql_path.with_suffix(".yml")
+    spec = _load_spec(yaml_path, sql_path)
+    if spec.written_by is not None:
+        raise ProjectError(f"{yaml_path} says {spec.written_by} writes the table, but {sql_path.name} builds it; "
+                           "drop one")  # fmt: skip
     tree = _parse(sql_path)
     name = sql_path.stem
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -204,8 +248,8 @@ def _check_metrics(yaml_path: Path, spec: ModelSpec) -> None:
 def _check_references(model: Model, known: set[str], root: Path) -> None:
     if unknown := model.reads - known:
         raise ProjectError(
-            f"{model.sql_path} reads {sorted(unknown)}, which are neither models under {root} nor sources in "
-            "sources.yml; fix the name or add the model"
+            f"{model.sql_path} reads {sorted(unknown)}, which are neither models (or external tables) under {root} "
+            "nor sources in sources.yml; fix the name or add the model"
         )
     if unknown := model.relationship_targets - known:
         raise ProjectError(f"{model.sql_path.with_suffix('.yml')}: relationships to unknown tables {sorted(unknown)}")

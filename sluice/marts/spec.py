@@ -127,6 +127,9 @@ class ModelSpec(_Strict):
     tests: tuple[TableTest, ...] = ()
     metrics: tuple[Metric, ...] = ()
     unit_tests: tuple[UnitTest, ...] = ()
+    # A table another system writes (e.g. `ml/sluice_ml/nightly.py`): YAML only, no SQL; models may read it, Spark
+    # never builds it, and its writer, not a gate here, checks what it writes.
+    written_by: str | None = None
 
     @model_validator(mode="after")
     def _partition_last(self) -> ModelSpec:

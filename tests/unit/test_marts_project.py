@@ -126,3 +126,31 @@ def test_source_columns_are_the_raw_zone_files_columns_plus_partitions() -> None
     from sluice.marts.project import SOURCE_COLUMNS
 
     assert (*raw_schema().names, "dt", "hr") == SOURCE_COLUMNS
+
+
+def _external(root: Path, name: str, extra: str) -> None:
+    cols = "  - {name: n, type: bigint, description: n}\n  - {name: dt, type: date, description: dt}\n"
+    (root / "marts").mkdir(exist_ok=True)
+    (root / "marts" / f"{name}.yml").write_text(f"description: x\ngrain: one row\nowner: t\n{extra}columns:\n{cols}")
+
+
+def test_a_table_another_system_writes_can_be_read_but_is_not_built(root: Path) -> None:
+    _external(root, "ext_scores", "written_by: a nightly job\n")
+    _model(root, "marts", "mart_x", "select count(*) as n, :ds as dt from ext_scores where dt = :ds")
+    project = load_project(root)
+    assert "ext_scores" not in project.models
+    assert project.externals["ext_scores"].columns == ("n", "dt")
+    assert project.models["mart_x"].upstream == {"ext_scores"}
+    assert project.columns_of("ext_scores") == ("n", "dt")
+
+
+def test_a_yaml_without_sql_must_name_its_writer(root: Path) -> None:
+    _external(root, "ext_scores", "")
+    with pytest.raises(ProjectError, match=r"ext_scores.yml has no SQL beside it; add ext_scores.sql, or name"):
+        load_project(root)
+
+
+def test_a_table_written_elsewhere_has_no_tests_here(root: Path) -> None:
+    _external(root, "ext_scores", "written_by: a nightly job\ntests: [{row_count: {min: 1}}]\n")
+    with pytest.raises(ProjectError, match="is checked by its writer; remove its tests"):
+        load_project(root)

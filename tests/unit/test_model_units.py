@@ -64,7 +64,7 @@ def test_unit(local_spark: SparkSession, model: Model, unit: UnitTest) -> None:
 
 
 def _given(spark: SparkSession, project: Project, table: str, rows: tuple[dict[str, Any], ...]) -> DataFrame:
-    types = SOURCE_TYPES if table in project.sources else {c.name: c.type for c in project.models[table].spec.columns}
+    types = SOURCE_TYPES if table in project.sources else {c.name: c.type for c in project.table(table).spec.columns}
     schema = ", ".join(f"`{name}` {kind}" for name, kind in types.items())
     data = [tuple(_coerce(row.get(name), kind) for name, kind in types.items()) for row in rows]
     return spark.createDataFrame(data, schema)
