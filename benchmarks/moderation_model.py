@@ -20,16 +20,15 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from moderation_training_set import START, training_table  # noqa: E402
+from moderation_training_set import START, training_table
 
-from ingestion.simulator import SimulationConfig  # noqa: E402
-from sluice.settings import REPO_ROOT  # noqa: E402
-from sluice.stack.mlflow import ml_process_env, ml_python  # noqa: E402
+from ingestion.simulator import SimulationConfig
+from sluice.settings import REPO_ROOT
+from sluice.stack.mlflow import ml_process_env, ml_python
 
 LABELS = ("normal", "spam", "scam", "prohibited", "abusive")
 HANDLABELLED = REPO_ROOT / "tests" / "fixtures" / "listings_handlabelled.jsonl"

@@ -29,6 +29,7 @@ PREVIOUS_CHAMPION_TAG = "previous_champion"  # on a champion: the version it rep
 
 
 def connect(tracking_url: str) -> MlflowClient:
+    """The registry's client; also points MLflow's module-level API (runs, downloads) at the same server."""
     mlflow.set_tracking_uri(tracking_url)
     return MlflowClient(tracking_url)
 
@@ -54,7 +55,7 @@ def log_candidate(
     name: str, model_dir: Path, evaluation: dict[str, Any], data: dict[str, Any], ds: str, profile: str
 ) -> str:
     """One MLflow run for one candidate: parameters, data range, held-out metrics, confusion matrix, code version
-    and the model's files; returns the run id."""
+    and the model's files; returns the run id. Call `connect` first."""
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(run_name=f"{name} {ds}") as run:
         mlflow.set_tags({"candidate": name, "training_ds": ds, "mlflow.source.git.commit": code_version()})

@@ -202,11 +202,12 @@ from sluice.settings import load_settings
 from sluice_ml import registry
 from sluice_ml.train import train
 settings = load_settings()
+client = registry.connect(settings.mlflow_url)
 metrics = train(Path("{data}"), Path("{out}"), "tiny", "cpu", seed=3, candidates=["linear"])
 run = registry.log_candidate("linear", Path("{out}") / "candidates" / "linear", metrics["candidates"]["linear"],
                              metrics["data"], "simulated", "tiny")
-version = registry.register(registry.connect(settings.mlflow_url), settings.ml_model_name, run, {{}})
-registry.promote(registry.connect(settings.mlflow_url), settings.ml_model_name, version, "test")
+version = registry.register(client, settings.ml_model_name, run, {{}})
+registry.promote(client, settings.ml_model_name, version, "test")
 """
 
 
