@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,23 +26,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ingestion.simulator import SimulationConfig, simulate
+from sluice.settings import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "ml"))  # the training set's schema is the ML package's (sluice_ml.data)
+from sluice_ml.data import SCHEMA as TRAINING_SCHEMA
 
 START = datetime(2026, 10, 1, tzinfo=UTC)  # fixed, so the same arguments give the same file
-
-SCHEMA = pa.schema(
-    [
-        ("listing_id", pa.int64()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("title", pa.string()),
-        ("body", pa.string()),
-        ("price", pa.int64()),
-        ("category", pa.string()),
-        ("lang", pa.string()),
-        ("label", pa.string()),
-        ("split", pa.string()),
-        ("dt", pa.date32()),
-    ]
-)
 
 
 def collect(config: SimulationConfig) -> tuple[dict[int, dict[str, Any]], dict[int, tuple[datetime, str]]]:
@@ -68,7 +58,7 @@ def collect(config: SimulationConfig) -> tuple[dict[int, dict[str, Any]], dict[i
 def training_table(config: SimulationConfig) -> pa.Table:
     listings, decisions = collect(config)
     last_day = (config.start + timedelta(days=config.days) - timedelta(microseconds=1)).astimezone(UTC).date()
-    rows: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
+    rows: dict[str, list[Any]] = {name: [] for name in TRAINING_SCHEMA.names}
     for listing_id, event in sorted(listings.items()):
         created = datetime.fromisoformat(event["event_time"]).astimezone(UTC)
         decision = decisions.get(listing_id)
@@ -79,7 +69,7 @@ def training_table(config: SimulationConfig) -> pa.Table:
         rows["label"].append(None if decision is None else decision[1])
         rows["split"].append("holdout" if created.date() == last_day else "train")
         rows["dt"].append(last_day)
-    return pa.table(rows, schema=SCHEMA)
+    return pa.table(rows, schema=TRAINING_SCHEMA)
 
 
 def summary(table: pa.Table) -> dict[str, Any]:

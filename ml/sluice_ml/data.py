@@ -15,7 +15,22 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 LABELS = ("normal", "spam", "scam", "prohibited", "abusive")
-COLUMNS = ("listing_id", "created_at", "title", "body", "price", "category", "lang", "label", "split", "dt")
+# mart_moderation_training's columns (marts/marts/mart_moderation_training.yml), as Arrow reads them.
+SCHEMA = pa.schema(
+    [
+        ("listing_id", pa.int64()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("title", pa.string()),
+        ("body", pa.string()),
+        ("price", pa.int64()),
+        ("category", pa.string()),
+        ("lang", pa.string()),
+        ("label", pa.string()),  # null: not moderated yet
+        ("split", pa.string()),  # train or holdout
+        ("dt", pa.date32()),
+    ]
+)
+COLUMNS = tuple(SCHEMA.names)
 ROW_FIELDS = ("id", "title", "body", "price", "category", "lang")  # what a row to score carries
 
 

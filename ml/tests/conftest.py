@@ -86,21 +86,7 @@ def training_rows(per_label: int = 6) -> list[dict[str, Any]]:
 
 
 def training_table(rows: list[dict[str, Any]] | None = None) -> pa.Table:
-    schema = pa.schema(
-        [
-            ("listing_id", pa.int64()),
-            ("created_at", pa.timestamp("us", tz="UTC")),
-            ("title", pa.string()),
-            ("body", pa.string()),
-            ("price", pa.int64()),
-            ("category", pa.string()),
-            ("lang", pa.string()),
-            ("label", pa.string()),
-            ("split", pa.string()),
-            ("dt", pa.date32()),
-        ]
-    )
-    return pa.Table.from_pylist(training_rows() if rows is None else rows, schema=schema)
+    return pa.Table.from_pylist(training_rows() if rows is None else rows, schema=data.SCHEMA)
 
 
 @pytest.fixture(scope="session")
