@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +20,7 @@ from ingestion.completeness import missing_hours
 from sluice import lake
 from sluice.marts import quality
 from sluice.marts.project import External, Model, Project
+from sluice.marts.spec import Column
 from sluice.objectstore import S3Client, delete_keys, s3_client
 from sluice.settings import Settings
 
@@ -118,12 +119,30 @@ class Builder:
             self.spark.sql(f"create database if not exists {self.schema} location '{catalog}'")
         for name in sorted(set(names) - self._tables):
             model = self.project.table(name)
-            columns = ", ".join(f"`{c.name}` {c.type} comment '{_quote(c.description)}'" for c in model.spec.columns)
+            comment, location = _quote(model.spec.description.strip()), self.location(model)
             self.spark.sql(
-                f"create table if not exists {self.table(name)} ({columns}) using parquet partitioned by (dt) "
-                f"comment '{_quote(model.spec.description.strip())}' location '{self.location(model)}'"
+                f"create table if not exists {self.table(name)} ({_columns_ddl(model.spec.columns)}) using parquet "
+                f"partitioned by (dt) comment '{comment}' location '{location}'"
             )
+            self._add_new_columns(model)
             self._tables.add(name)
+
+    def _add_new_columns(self, model: Model | External) -> None:
+        """Columns a model's YAML gained (before `dt`) since its table was created: added to the table, so older
+        partitions read them as null. Any other difference needs the table dropped and its dates rebuilt."""
+        existing = list(self.spark.table(self.table(model.name)).columns)
+        wanted = list(model.columns)
+        if existing == wanted:
+            return
+        kept, added = wanted[: len(existing) - 1], wanted[len(existing) - 1 : -1]
+        if existing[:-1] != kept or existing[-1:] != ["dt"]:
+            raise ValueError(
+                f"table {self.table(model.name)} has columns {existing}, but {model.name}'s YAML declares {wanted}; "
+                f"only new columns before dt are added by themselves: drop the table (`drop table "
+                f"{self.table(model.name)}`; its files stay) and rebuild its dates"
+            )
+        self.spark.sql(f"alter table {self.table(model.name)} add columns ({_columns_ddl(model.spec.columns, added)})")
+        print(f"{self.table(model.name)}: added the new columns {added}", flush=True)
 
     def build(self, name: str, ds: date, *, require_complete: bool = True) -> Built:
         started = time.monotonic()
@@ -230,6 +249,13 @@ class Builder:
 
 def dates(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _columns_ddl(columns: Iterable[Column], only: Iterable[str] | None = None) -> str:
+    names = None if only is None else set(only)
+    return ", ".join(
+        f"`{c.name}` {c.type} comment '{_quote(c.description)}'" for c in columns if names is None or c.name in names
+    )
 
 
 def _quote(text: str) -> str:

@@ -29,10 +29,8 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
 
 DAG_ID = "sluice_moderation_model"
-TRAINING_SET_TASK = "training_set"
-SCORE_TASK = "score_new_listings"
-TRAIN_TASK, REGISTER_TASK, SUMMARY_TASK = "train_candidates", "register_and_promote", "notify_summary"
-TASKS = (TRAINING_SET_TASK, TRAIN_TASK, REGISTER_TASK, SCORE_TASK, SUMMARY_TASK)  # in order
+TASKS = ("training_set", "train_candidates", "register_and_promote", "score_new_listings", "notify_summary")
+TRAINING_SET_TASK, TRAIN_TASK, REGISTER_TASK, SCORE_TASK, SUMMARY_TASK = TASKS
 # Later tasks work on the day and lake the first task resolved (from the triggering asset event or the params).
 DS = "{{ ti.xcom_pull(task_ids='training_set')['ds'] }}"
 STEP_ENV = {"SLUICE_LAKE_BUCKET": "{{ ti.xcom_pull(task_ids='training_set')['lake_bucket'] }}"}

@@ -8,6 +8,7 @@ HEALTHY_STACK = {
     "spark-connect": "healthy",
     "spark-thrift": "healthy",
     "superset": "healthy",
+    "mlflow": "healthy",
     "airflow-api": "healthy",
     "airflow-scheduler": "healthy",
     "airflow-dags": "healthy",

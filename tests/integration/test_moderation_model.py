@@ -245,3 +245,32 @@ def test_predict_names_a_bad_line(demo: DemoRun, tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "line 2" in done.stderr
     assert "missing field" in done.stderr
+
+
+def test_the_moderation_mart_compares_the_models_verdicts_with_the_days_decisions(demo: DemoRun) -> None:
+    """Rebuilt now that the night scored the day, mart_moderation_daily's model precision and recall equal what the
+    predictions and the day's decisions, read from the lake, give by hand (the demo's lake has predictions of its
+    last day only: its first night had nothing older to train on)."""
+    settings = demo.settings
+    env = {**os.environ, "SLUICE_LAKE_BUCKET": settings.lake_bucket, "SLUICE_MARTS_SCHEMA": settings.marts_schema}
+    build = [SLUICE, "marts", "build", "mart_moderation_daily", "--date", str(demo.day)]
+    done = subprocess.run(build, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    predicted = dict(
+        zip(*(_partition(settings, "marts", lake.PREDICTIONS, demo.day)[c].to_pylist()
+              for c in ("listing_id", "predicted_label")), strict=True)
+    )  # fmt: skip
+    decisions = _partition(settings, "core", "fct_moderation", demo.day).select(["listing_id", "label"]).to_pylist()
+    scored = [(d["label"], predicted[d["listing_id"]]) for d in decisions if d["listing_id"] in predicted]
+    flagged = [(label, guess) for label, guess in scored if guess != "normal"]
+    found = [(label, guess) for label, guess in scored if label != "normal"]
+    assert scored, "the day's decisions include listings created and scored that day"
+
+    (row,) = _partition(settings, "marts", "mart_moderation_daily", demo.day).to_pylist()
+    assert row["scored_decisions"] == len(scored)
+    assert row["model_flagged_decisions"] == len(flagged)
+    expected_precision = sum(label == guess for label, guess in flagged) / len(flagged) if flagged else None
+    expected_recall = sum(label == guess for label, guess in found) / len(found) if found else None
+    assert row["model_precision"] == pytest.approx(expected_precision)
+    assert row["model_recall"] == pytest.approx(expected_recall)

@@ -26,7 +26,7 @@ def test_psql_configured_from_sluice_env_reaches_the_databases(stack: Settings) 
         " from pg_database where not datistemplate"
     )
     result = subprocess.run(["psql", "-tAc", query], env=env, capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "sluice:airflow,metastore,postgres,sluice,superset"
+    assert result.stdout.strip() == "sluice:airflow,metastore,mlflow,postgres,sluice,superset"
 
 
 def test_psycopg2_from_settings_writes_and_reads(stack: Settings, unique: str) -> None:

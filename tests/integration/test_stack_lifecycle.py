@@ -46,6 +46,7 @@ def other_stack(settings: Settings, unique: str) -> Iterator[Settings]:
         spark_thrift_port=_free_port(),
         superset_port=_free_port(),
         superset_workers=1,
+        mlflow_port=_free_port(),
         kafka_heap="512m",
     )
     yield other
@@ -81,6 +82,7 @@ def test_up_status_down_leave_no_process_behind(other_stack: Settings) -> None:
         "airflow-scheduler",
         "airflow-trigger",
         "kafka",
+        "mlflow",
         "postgres",
         "s3",
         "slack",
