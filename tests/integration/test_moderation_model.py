@@ -26,7 +26,7 @@ import requests
 from sluice import lake
 from sluice.objectstore import s3_client
 from sluice.orchestration.client import AirflowClient
-from sluice.orchestration.moderation_dag import DAG_ID, TASKS
+from sluice.orchestration.moderation_dag import DAG_ID, SCORE_TASK, TASKS
 from sluice.settings import REPO_ROOT, Settings
 from sluice.stack.mlflow import ml_process_env, ml_python
 from tests.integration.conftest import RUN_TIMEOUT_S, SLUICE, DemoRun
@@ -274,3 +274,22 @@ def test_the_moderation_mart_compares_the_models_verdicts_with_the_days_decision
     expected_recall = sum(label == guess for label, guess in found) / len(found) if found else None
     assert row["model_precision"] == pytest.approx(expected_precision)
     assert row["model_recall"] == pytest.approx(expected_recall)
+
+
+def test_clearing_the_score_task_rescores_the_day_in_place(demo: DemoRun, nightly: dict[str, Any]) -> None:
+    """Last here: its Clear re-runs the summary too, a second Slack message for the run."""
+    settings, airflow = demo.settings, AirflowClient(demo.settings)
+    prefix = f"{lake.table_location('marts', lake.PREDICTIONS)}/{lake.date_folder(demo.day)}/"
+    listed = s3_client(settings).list_objects_v2(Bucket=settings.lake_bucket, Prefix=prefix)["Contents"]
+    before, files_before = _partition(settings, "marts", lake.PREDICTIONS, demo.day), {o["Key"] for o in listed}
+
+    tries = airflow.clear(DAG_ID, nightly["dag_run_id"], [SCORE_TASK], downstream=True)
+    assert airflow.wait_cleared(DAG_ID, nightly["dag_run_id"], tries, timeout=900)["state"] == "success"
+
+    after = _partition(settings, "marts", lake.PREDICTIONS, demo.day)
+    listed = s3_client(settings).list_objects_v2(Bucket=settings.lake_bucket, Prefix=prefix)["Contents"]
+    assert len(listed) == 1  # the new file replaced the old one
+    assert {o["Key"] for o in listed}.isdisjoint(files_before)
+    assert min(after["scored_at"].to_pylist()) > max(before["scored_at"].to_pylist())
+    verdicts = [c for c in before.column_names if c != "scored_at"]
+    assert sorted(after.select(verdicts).to_pylist(), key=repr) == sorted(before.select(verdicts).to_pylist(), key=repr)
