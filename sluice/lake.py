@@ -15,6 +15,9 @@ files import it while Airflow parses them); pyarrow is imported only by `raw_sch
     _state/builds/<model>/dt=….json                       a published partition's build record
     _state/build-sessions/<model>/dt=….json               the Spark session of a partition's latest build
     models/nightly/dt=…/candidates/<name>/, *.json         a night's candidates, metrics, decision and scoring
+    speed/<family>/v<batch>.parquet                       the speed track's current hours, one snapshot per batch
+    speed/_progress/<family>.json                         records read and refused by the contract, so far
+    checkpoints/speed/<family>/                           the speed track's streaming checkpoint
     models/<experiment>/<run>/artifacts/                  MLflow's artifacts (its server writes them)
 """
 
@@ -222,6 +225,27 @@ def build_record_key(model: str, ds: date) -> str:
 def build_session_key(model: str, ds: date) -> str:
     """The Spark Connect session of a partition's latest build, so the next one can stop it."""
     return f"{BUILD_SESSIONS}/{model}/{date_folder(ds)}.json"
+
+
+# --- the speed track ------------------------------------------------------------------------------------------------
+
+
+def speed_prefix(family: str) -> str:
+    """A metric family's snapshots: each micro-batch writes all current hours anew; readers take the newest."""
+    return f"{SPEED}/{family}/"
+
+
+def speed_snapshot_key(family: str, version: int) -> str:
+    """Named by the micro-batch, so a batch replayed after a crash overwrites its own snapshot."""
+    return f"{speed_prefix(family)}v{version:012d}.parquet"
+
+
+def speed_progress_key(family: str) -> str:
+    return f"{SPEED}/_progress/{family}.json"
+
+
+def speed_checkpoint(family: str) -> str:
+    return f"{CHECKPOINTS}/speed/{family}"
 
 
 # --- the moderation model -------------------------------------------------------------------------------------------

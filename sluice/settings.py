@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     # The transformer's size: `full` on a GPU, `tiny` (a few CPU steps) otherwise; `auto` picks by what is present.
     ml_transformer_profile: Literal["auto", "tiny", "full"] = "auto"
 
+    # The speed track (`sluice speed`): Structured Streaming from Kafka into the lake's speed zone, its own JVM.
+    speed_watermark_minutes: int = 10  # events this much older than the newest seen are left to the batch track
+    speed_trigger_seconds: float = 1.0  # a micro-batch this often
+    speed_lookback_hours: int = 24  # a first start (no checkpoint) reads the topics from this long ago
+    speed_retention_hours: int = 48  # hours older than this leave the speed zone even if no batch day replaced them
+    speed_driver_memory: str = "1g"
+
     # Marts: the catalog schema their tables are registered in; the models' SQL lives in marts/.
     marts_schema: str = "sluice"
 

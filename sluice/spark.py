@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -121,6 +122,8 @@ def classic_session(settings: Settings, app_name: str = "sluice", *, catalog: bo
     # Inherited from a parent process that used Spark Connect, these would make PySpark refuse a classic session.
     for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE"):
         os.environ.pop(variable, None)
+    # Python UDFs run in worker processes: the driver's interpreter, so they import what the job imports.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if settings.spark_master.startswith("local"):
         # Keep the driver on loopback rather than whatever the hostname resolves to.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

@@ -1,0 +1,282 @@
+"""The speed track: `python -m spark_jobs.speed_track` (or `sluice speed`) runs until stopped.
+
+Structured Streaming reads the marketplace topics from Kafka and checks each record against the contract with the
+same decoder the sink uses (a record that breaks it is skipped and counted; the sink dead-letters it). Events are
+placed in the hour of their event time; duplicates (same event_id) are dropped within the watermark, and an event
+more than `speed_watermark_minutes` older than the newest one seen is left to the batch track. One streaming query
+per metric family (`sluice.speed.FAMILIES`) keeps hourly totals in its state, checkpointed in the lake; after each
+micro-batch it writes the family's current hours as one snapshot named by the batch. A SIGKILL and restart replays
+the unfinished batch from the checkpoint into the same snapshot, so no event is lost or counted twice.
+
+Its own JVM (a classic session), never the warm Connect server: a streaming query would hold the server's cores, and
+a query started through Connect outlives its killed client. In the k8s profile it is a long-running SparkApplication.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import pyarrow as pa
+
+from ingestion.contract import Contract, load_contract
+from sluice import lake, speed
+from sluice.marts.build import Builder
+from sluice.marts.project import Project, load_project
+from sluice.objectstore import s3_client
+from sluice.serving.speed_views import register_views
+from sluice.settings import Settings, load_settings
+from sluice.spark import classic_session
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+log = logging.getLogger("sluice.speed")
+
+# What the parser keeps of an event: enough for every family's totals.
+PARSED_SCHEMA = (
+    "valid boolean, event_id string, event_type string, event_time timestamp, actors array<bigint>, "
+    "region_id int, category string, amount bigint"
+)
+# Who acted, per event type: the users fct_user_activity counts as active (marts/core/fct_user_activity.sql).
+ACTORS = {
+    "user_signed_up": ("user_id",),
+    "listing_created": ("seller_id",),
+    "listing_viewed": ("user_id",),
+    "search_performed": ("user_id",),
+    "chat_started": ("buyer_id",),
+    "message_sent": ("sender_id",),
+    "reservation_made": ("buyer_id", "seller_id"),
+    "transaction_completed": ("buyer_id", "seller_id"),
+    "report_filed": ("reporter_id",),
+}
+_PARSED_ARROW = pa.schema(
+    [
+        ("valid", pa.bool_()),
+        ("event_id", pa.string()),
+        ("event_type", pa.string()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("actors", pa.list_(pa.int64())),
+        ("region_id", pa.int32()),
+        ("category", pa.string()),
+        ("amount", pa.int64()),
+    ]
+)
+_PUBLISHED_CHECK_SECONDS = 60.0  # how often a family asks the catalog which days its mart has published
+
+
+def parse_batch(contract: Contract, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Decode one Arrow batch of Kafka records (topic, value); a record that breaks the contract gets valid=false."""
+    out: dict[str, list[Any]] = {name: [] for name in _PARSED_ARROW.names}
+    for topic, value in zip(batch.column("topic").to_pylist(), batch.column("value").to_pylist(), strict=True):
+        try:
+            event = contract.decoder(topic).decode(value)
+        except (msgspec.DecodeError, KeyError):  # KeyError: a topic the contract does not know
+            event = None
+        if event is None:
+            for name in _PARSED_ARROW.names:
+                out[name].append(False if name == "valid" else None)
+            continue
+        event_type = type(event).__name__
+        out["valid"].append(True)
+        out["event_id"].append(event.event_id)
+        out["event_type"].append(event_type)
+        out["event_time"].append(event.event_time.astimezone(UTC))
+        out["actors"].append([getattr(event, field) for field in ACTORS.get(event_type, ())])
+        out["region_id"].append(getattr(event, "region_id", None) if event_type == "listing_created" else None)
+        out["category"].append(getattr(event, "category", None))
+        out["amount"].append(getattr(event, "price", None))
+    return pa.RecordBatch.from_pydict(out, schema=_PARSED_ARROW)
+
+
+def _parse_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    contract = load_contract()
+    for batch in batches:
+        yield parse_batch(contract, batch)
+
+
+def events(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
+    """The contract-valid events of the topics, de-duplicated within the watermark; refusals observed as `contract`."""
+    from pyspark.sql import functions as F
+
+    source = {
+        "kafka.bootstrap.servers": settings.kafka_servers,
+        "subscribe": ",".join(load_contract().topics),
+        # First start only (later ones resume from the checkpoint): the recent past, so today's hours fill at once.
+        "startingTimestamp": str(int((time.time() - settings.speed_lookback_hours * 3600) * 1000)),
+        "startingOffsetsByTimestampStrategy": "latest",  # a partition with nothing that recent starts at its end
+        "failOnDataLoss": "false",  # records gone past retention are the batch track's to account for
+        "maxOffsetsPerTrigger": "200000",  # catching up comes in bounded batches, not one huge one
+    }
+    records = spark.readStream.format("kafka").options(**source).load().select("topic", "value")
+    parsed = records.mapInArrow(_parse_partition, PARSED_SCHEMA).observe(
+        f"contract_{name}", F.count(F.lit(1)).alias("records"), F.count(F.when(~F.col("valid"), 1)).alias("refused")
+    )
+    return (
+        parsed.where("valid")
+        .drop("valid")
+        .withWatermark("event_time", f"{settings.speed_watermark_minutes} minutes")
+        .dropDuplicatesWithinWatermark(["event_id"])
+    )
+
+
+def _counted(event_type: str, first: Column) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.count(F.when(first & (F.col("event_type") == event_type), 1))
+
+
+def activity_hourly(evts: DataFrame) -> DataFrame:
+    """mart_activity_hourly's columns: each event counted once (its first actor's row), every actor active."""
+    from pyspark.sql import functions as F
+
+    acting = evts.where(F.size("actors") > 0).select("*", F.posexplode("actors").alias("position", "actor"))
+    first = F.col("position") == 0
+    totals = acting.groupBy(F.window("event_time", "1 hour")).agg(
+        F.size(F.collect_set("actor")).cast("bigint").alias("active_users"),
+        _counted("listing_created", first).alias("new_listings"),
+        _counted("listing_viewed", first).alias("listing_views"),
+        _counted("search_performed", first).alias("searches"),
+        _counted("chat_started", first).alias("chats_started"),
+        _counted("message_sent", first).alias("messages_sent"),
+        _counted("transaction_completed", first).alias("transactions"),
+        F.coalesce(
+            F.sum(F.when(first & (F.col("event_type") == "transaction_completed"), F.col("amount"))), F.lit(0)
+        ).alias("gmv"),
+        _counted("report_filed", first).alias("reports"),
+    )
+    return _by_hour(totals)
+
+
+def new_listings_hourly(evts: DataFrame) -> DataFrame:
+    """mart_new_listings_hourly's columns."""
+    from pyspark.sql import functions as F
+
+    listings = evts.where(F.col("event_type") == "listing_created")
+    totals = listings.groupBy(F.window("event_time", "1 hour"), "region_id", "category").agg(
+        F.count(F.lit(1)).alias("new_listings"), F.sum("amount").alias("listed_value")
+    )
+    return _by_hour(totals)
+
+
+def _by_hour(totals: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    start = F.col("window.start")
+    return totals.select(F.to_date(start).alias("dt"), F.hour(start).alias("hr"), "*").drop("window")
+
+
+AGGREGATIONS = {"activity_hourly": activity_hourly, "new_listings_hourly": new_listings_hourly}
+
+
+class SnapshotSink:
+    """foreachBatch: merge a micro-batch's updated hours into the family's current hours, write them as a snapshot."""
+
+    def __init__(self, settings: Settings, project: Project, fam: speed.Family) -> None:
+        self.settings, self.family = settings, fam
+        self.snapshots = speed.Snapshots(s3_client(settings), settings, project, fam)
+        self.current = self.snapshots.latest()  # the hours as of the last snapshot written
+        self.published: set[date] = set()
+        self.published_at = 0.0
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        updated = [row.asDict() for row in batch.collect()]  # update mode: each changed hour's new totals, a few rows
+        self._refresh_published(batch.sparkSession)
+        before = len(self.current)
+        self.current.update({self.snapshots.key(row): row for row in updated})
+        now = datetime.now(UTC)
+        self.current = {k: row for k, row in self.current.items() if not self.snapshots.expired(row, self.published, now)}
+        if updated or len(self.current) != before:
+            written = self.snapshots.write(batch_id, self.current.values())
+            self.snapshots.prune()
+            log.info("%s batch %d: %d hours updated, %d current%s", self.family.name, batch_id, len(updated),
+                     len(self.current), "" if written else " (replayed; its snapshot exists)")  # fmt: skip
+
+    def _refresh_published(self, spark: SparkSession) -> None:
+        if time.monotonic() - self.published_at < _PUBLISHED_CHECK_SECONDS:
+            return
+        table = f"{self.settings.marts_schema}.{self.family.mart}"
+        self.published = {
+            lake.parse_date_folder(row[0]) or date.min for row in spark.sql(f"show partitions {table}").collect()
+        }
+        self.published_at = time.monotonic()
+
+
+def start(spark: SparkSession, settings: Settings, project: Project) -> list[StreamingQuery]:
+    """Prepare the catalog and the speed zone, then start one query per family."""
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    Builder(spark, settings, project).ensure_tables([fam.mart for fam in speed.FAMILIES])
+    s3 = s3_client(settings)
+    for fam in speed.FAMILIES:
+        speed.Snapshots(s3, settings, project, fam).ensure_one()
+    register_views(spark, settings, project)
+
+    class Progress(StreamingQueryListener):
+        def onQueryStarted(self, event: Any) -> None:
+            pass
+
+        def onQueryProgress(self, event: Any) -> None:
+            progress = event.progress
+            for name, row in progress.observedMetrics.items():
+                family = name.removeprefix("contract_")
+                speed.add_progress(s3, settings, family, progress.batchId, row["records"], row["refused"])
+
+        def onQueryIdle(self, event: Any) -> None:
+            pass
+
+        def onQueryTerminated(self, event: Any) -> None:
+            pass
+
+    spark.streams.addListener(Progress())
+    queries = []
+    for fam in speed.FAMILIES:
+        totals = AGGREGATIONS[fam.name](events(spark, settings, fam.name))
+        expected = list(speed.snapshot_schema(project, fam).names[:-1])
+        if sorted(totals.columns) != sorted(expected):  # the mart's YAML is the one definition of the columns
+            raise ValueError(f"speed family {fam.name} computes {totals.columns}, but {fam.mart} has {expected}")
+        query = (
+            totals.writeStream.queryName(f"speed_{fam.name}")
+            .outputMode("update")
+            .foreachBatch(SnapshotSink(settings, project, fam))
+            .option("checkpointLocation", f"{settings.lake_uri}/{lake.speed_checkpoint(fam.name)}")
+            .trigger(processingTime=f"{settings.speed_trigger_seconds} seconds")
+            .start()
+        )
+        queries.append(query)
+    return queries
+
+
+def session(settings: Settings) -> SparkSession:
+    speed_settings = settings.model_copy(
+        update={"spark_driver_memory": settings.speed_driver_memory, "spark_shuffle_partitions": 2}
+    )
+    return classic_session(speed_settings, "sluice-speed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # a line per callback otherwise
+    settings = load_settings()
+    spark = session(settings)
+    queries = start(spark, settings, load_project())
+    views = ", ".join(f"{settings.marts_schema}.{fam.view}" for fam in speed.FAMILIES)
+    print(f"speed track running: {len(queries)} queries, views {views}", flush=True)
+    spark.streams.awaitAnyTermination()
+    failed = [q for q in queries if q.exception() is not None]
+    for query in failed:
+        print(f"error: speed query {query.name} failed: {query.exception()}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
