@@ -77,6 +77,18 @@ def status() -> None:
 
 
 @app.command()
+def speed() -> None:
+    """Start the speed track (after the stack, if it is not up): today's hours in the serving views within seconds."""
+    from sluice.stack import start_speed_track
+
+    try:
+        rows = start_speed_track(_settings())
+    except StackError as error:
+        raise _fail(error) from None
+    _print_status(rows)
+
+
+@app.command()
 def down() -> None:
     """Stop the local stack; no process is left behind. Data stays in the state directory."""
     from sluice.stack import down as stop
@@ -234,6 +246,7 @@ def demo(
     # Two days: the nightly model trains on the first and is judged on the second.
     days: Annotated[float, typer.Option(help="Days of marketplace activity to simulate.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    live_seconds: Annotated[float, typer.Option(help="How long today's events take to send to the speed track.")] = 120,
 ) -> None:
     """Start the stack if needed; simulate events, ingest them into the lake, read them back with Spark."""
     from sluice.demo import run_demo
@@ -242,6 +255,6 @@ def demo(
     settings = _settings()
     try:
         _print_status(start_stack(settings))
-        run_demo(settings, days, seed, echo=typer.echo)
+        run_demo(settings, days, seed, live_seconds, echo=typer.echo)
     except StackError as error:
         raise _fail(error) from None

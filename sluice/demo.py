@@ -3,8 +3,9 @@
 Simulated marketplace events go through Kafka, the exactly-once sink lands them in the raw zone (with dead letters
 and completeness markers), then the marts DAG runs in Airflow for each simulated day: Spark builds every model in
 marts/ in dependency order, each partition published only after its quality gate passed, and Slack (the local
-stand-in) gets the run's summary. Last, Superset is provisioned on the marts (`sluice superset sync`): three
-dashboards for analysts, who sign in as the `analyst` user.
+stand-in) gets the run's summary. Superset is provisioned on the marts (`sluice superset sync`): dashboards for
+analysts, who sign in as the `analyst` user. Last, the speed track starts, today's events so far are sent live, and
+the serving views show them within seconds (`sluice.demo_speed`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ingestion.contract import load_contract
 from ingestion.simulator import SimulationConfig, produce, simulate
 from ingestion.sink import ingest_backlog
 from sluice import lake
+from sluice.demo_speed import run_live_today
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
 from sluice.stack.airflow import admin_password_hint
@@ -30,11 +32,14 @@ _MARGIN_DAYS = 0.15
 _RUN_TIMEOUT_S = 3600
 
 
-def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], None] = print) -> int:
+def run_demo(
+    settings: Settings, days: float, seed: int, live_seconds: float, echo: Callable[[str], None] = print
+) -> int:
     complete = land_simulated_days(settings, days, seed, echo)
     built, last_run_started = _run_marts_dag(settings, complete, echo)
     _run_model_dag(settings, complete[-1], last_run_started, echo)
     _sync_superset(settings, echo)
+    run_live_today(settings, seed, live_seconds, echo)
     echo("\nwhere to look:")
     echo(f"  airflow    {settings.airflow_url} (user admin; password: {admin_password_hint(settings)})")
     echo(f"  raw zone   s3://{settings.lake_bucket}/{lake.RAW}/<topic>/dt=YYYY-MM-DD/hr=HH/ at {settings.s3_url}")
@@ -44,6 +49,8 @@ def run_demo(settings: Settings, days: float, seed: int, echo: Callable[[str], N
     echo(f"  sql        hive://127.0.0.1:{settings.spark_thrift_port} read-only (PyHive, Superset, beeline); try:")
     echo(f'             sluice sql "select dt, dau, wau, mau, gmv, transactions, new_listings from '
          f'{settings.marts_schema}.mart_marketplace_kpis order by dt"')  # fmt: skip
+    echo(f"  today      sluice sql \"select * from {settings.marts_schema}.serving_activity_hourly order by dt, hr\" "
+         "(the speed track's hours and the published days; `sluice status` shows the speed track)")  # fmt: skip
     echo(f"  quality    s3://{settings.lake_bucket}/{lake.QUALITY_DOCS_INDEX} (Great Expectations Data Docs)")
     echo(f"  mlflow     {settings.mlflow_url} (runs, registered model {settings.ml_model_name}); sluice ml show")
     echo(f"  logs       {settings.logs_dir}")

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -72,7 +72,6 @@ class Snapshots:
     def __init__(self, s3: S3Client, settings: Settings, project: Project, fam: Family) -> None:
         self.s3, self.bucket, self.family = s3, settings.lake_bucket, fam
         self.schema = snapshot_schema(project, fam)
-        self.retention = timedelta(hours=settings.speed_retention_hours)
 
     def _listing(self) -> Iterator[dict[str, Any]]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(
@@ -123,11 +122,11 @@ class Snapshots:
         if old:
             delete_keys(self.s3, self.bucket, old)
 
-    def expired(self, row: dict[str, Any], published: set[date], now: datetime | None = None) -> bool:
-        """A row leaves the speed zone when the batch track published its day, or when its hour is too old."""
-        day: date = row["dt"]
-        hour = datetime(day.year, day.month, day.day, row["hr"], tzinfo=UTC)
-        return day in published or hour < (now or datetime.now(UTC)) - self.retention
+
+def expired(row: dict[str, Any], published: set[date], oldest: datetime) -> bool:
+    """A row leaves the speed zone once the batch track published its day, or when its hour began before `oldest`."""
+    day: date = row["dt"]
+    return day in published or datetime(day.year, day.month, day.day, row["hr"], tzinfo=UTC) < oldest
 
 
 def read_progress(s3: S3Client, settings: Settings, name: str) -> dict[str, int]:

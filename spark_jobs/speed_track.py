@@ -36,7 +36,7 @@ from sluice.spark import classic_session
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
-    from pyspark.sql.streaming import StreamingQuery
+    from pyspark.sql.streaming.query import StreamingQuery
 
 log = logging.getLogger("sluice.speed")
 
@@ -191,8 +191,8 @@ class SnapshotSink:
         self._refresh_published(batch.sparkSession)
         before = len(self.current)
         self.current.update({self.snapshots.key(row): row for row in updated})
-        now = datetime.now(UTC)
-        self.current = {k: row for k, row in self.current.items() if not self.snapshots.expired(row, self.published, now)}
+        oldest = datetime.now(UTC) - timedelta(hours=self.settings.speed_retention_hours)
+        self.current = {k: row for k, row in self.current.items() if not speed.expired(row, self.published, oldest)}
         if updated or len(self.current) != before:
             written = self.snapshots.write(batch_id, self.current.values())
             self.snapshots.prune()
@@ -211,7 +211,7 @@ class SnapshotSink:
 
 def start(spark: SparkSession, settings: Settings, project: Project) -> list[StreamingQuery]:
     """Prepare the catalog and the speed zone, then start one query per family."""
-    from pyspark.sql.streaming import StreamingQueryListener
+    from pyspark.sql.streaming.listener import StreamingQueryListener
 
     Builder(spark, settings, project).ensure_tables([fam.mart for fam in speed.FAMILIES])
     s3 = s3_client(settings)

@@ -11,6 +11,7 @@ from sluice.stack.mlflow import ML_SERVICES
 from sluice.stack.process import StackError, group_members, memory_kib, require_free_ports, wait_until
 from sluice.stack.services import SERVICES, Service
 from sluice.stack.spark import SPARK_SERVICES
+from sluice.stack.speed import SpeedTrack
 from sluice.stack.superset import SUPERSET_SERVICES
 
 
@@ -49,7 +50,10 @@ def _status_of(service: Service) -> ServiceStatus:
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
-    return [_status_of(service) for service in _services(settings)]
+    """Every service of `sluice up`, and the speed track while it runs."""
+    speed = SpeedTrack(settings)
+    running = [speed] if speed.process.pid() is not None else []
+    return [_status_of(service) for service in [*_services(settings), *running]]
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
@@ -83,6 +87,14 @@ def _start(services: list[Service]) -> None:
         service.after_healthy()
 
 
+def start_speed_track(settings: Settings) -> list[ServiceStatus]:
+    """Start the stack if needed, then the speed track."""
+    up(settings)
+    _start([SpeedTrack(settings)])
+    return status(settings)
+
+
 def down(settings: Settings) -> list[str]:
-    """Stop every service; returns the names of those that were running."""
-    return [service.name for service in reversed(_services(settings)) if service.process.stop(service.stop_signal)]
+    """Stop every service, the speed track first; returns the names of those that were running."""
+    services = [SpeedTrack(settings), *reversed(_services(settings))]
+    return [service.name for service in services if service.process.stop(service.stop_signal)]

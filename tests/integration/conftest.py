@@ -17,6 +17,7 @@ import pytest
 from ingestion.contract import load_contract
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
+from sluice.stack.speed import SpeedTrack
 from sluice.topics import create_pipeline_topics
 from tests.integration.lake_readers import commit_group_at_end
 
@@ -45,7 +46,7 @@ class DemoRun:
 @pytest.fixture(scope="session")
 def demo(stack: Settings) -> DemoRun:
     """`sluice demo` for two simulated days: the marts DAG builds every mart for each, the last day's training mart
-    starts the nightly model DAG, then Superset is provisioned on the marts."""
+    starts the nightly model DAG, Superset is provisioned on the marts, and today's events go to the speed track."""
     unique = f"t{uuid.uuid4().hex[:12]}"
     settings = stack.model_copy(update={"lake_bucket": unique, "ingest_group": unique, "marts_schema": unique})
     s3_client(settings).create_bucket(Bucket=unique)
@@ -57,13 +58,14 @@ def demo(stack: Settings) -> DemoRun:
         "SLUICE_MARTS_SCHEMA": unique,
     }
     result = subprocess.run(
-        [SLUICE, "demo", "--days", "2", "--seed", "11"],
+        [SLUICE, "demo", "--days", "2", "--seed", "11", "--live-seconds", "30"],
         capture_output=True,
         text=True,
         check=False,
         env=env,
         timeout=RUN_TIMEOUT_S,
     )
+    SpeedTrack(settings).process.stop()  # the demo leaves it running for its user; the tests after it need the cores
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     runs = re.findall(r"run (manual__\S+) builds \d+ models for dt=(\S+);", result.stdout)
     assert len(runs) == 2, result.stdout

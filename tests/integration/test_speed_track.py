@@ -230,8 +230,9 @@ def test_a_published_batch_day_replaces_the_speed_rows_of_that_day(speed_lake: A
     assert wait_for(lambda: activity(view(settings, "activity_hourly")), speed_rows) == speed_rows
 
     # The batch track publishes yesterday: hand-made rows that differ from the speed track's.
+    table = f"{settings.marts_schema}.mart_activity_hourly"
     spark.sql(
-        f"insert overwrite table {settings.marts_schema}.mart_activity_hourly partition (dt = date'{yesterday.date()}') "
+        f"insert overwrite table {table} partition (dt = date'{yesterday.date()}') "
         "values (3, 5, 1, 2, 3, 4, 5, 6, 7000, 1), (4, 1, 0, 0, 1, 0, 0, 0, 0, 0)"
     )
     switched = {
