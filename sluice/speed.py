@@ -15,15 +15,17 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sluice import lake
-from sluice.marts.project import Project
-from sluice.objectstore import S3Client, delete_keys
 from sluice.settings import Settings
+
+if TYPE_CHECKING:  # not imported at run time: Spark's Python workers import this module for ACTORS
+    from sluice.marts.project import Project
+    from sluice.objectstore import S3Client
 
 VERSION = "version"  # the micro-batch that wrote a snapshot; a column of every snapshot row
 EMPTY = -1  # the version of the empty snapshot written before the first batch (its key sorts first)
@@ -36,6 +38,7 @@ class Family:
     name: str  # the speed zone's folder; the serving view is `serving_<name>`
     mart: str  # the batch mart with the same columns
     keys: tuple[str, ...]  # a row's identity besides dt and hr
+    event_types: tuple[str, ...]  # what it counts; its job reads only their topics
 
     @property
     def view(self) -> str:
@@ -45,9 +48,21 @@ class Family:
         return ("dt", "hr", *self.keys)
 
 
+# Whose actions count as activity: the users fct_user_activity counts as active (marts/core/fct_user_activity.sql).
+ACTORS = {
+    "user_signed_up": ("user_id",),
+    "listing_created": ("seller_id",),
+    "listing_viewed": ("user_id",),
+    "search_performed": ("user_id",),
+    "chat_started": ("buyer_id",),
+    "message_sent": ("sender_id",),
+    "reservation_made": ("buyer_id", "seller_id"),
+    "transaction_completed": ("buyer_id", "seller_id"),
+    "report_filed": ("reporter_id",),
+}
 FAMILIES = (
-    Family("activity_hourly", "mart_activity_hourly", ()),
-    Family("new_listings_hourly", "mart_new_listings_hourly", ("region_id", "category")),
+    Family("activity_hourly", "mart_activity_hourly", (), tuple(ACTORS)),
+    Family("new_listings_hourly", "mart_new_listings_hourly", ("region_id", "category"), ("listing_created",)),
 )
 
 
@@ -120,6 +135,8 @@ class Snapshots:
         cutoff = (now or time.time()) - KEEP_SUPERSEDED_SECONDS
         old = [item["Key"] for item in items if item["LastModified"].timestamp() < cutoff]
         if old:
+            from sluice.objectstore import delete_keys
+
             delete_keys(self.s3, self.bucket, old)
 
 

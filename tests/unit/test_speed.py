@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from ingestion.contract import load_contract
 from sluice.speed import expired
-from spark_jobs.speed_track import parse_batch
+from spark_jobs.speed_events import parse_batch
 
 
 def _records(*records: tuple[str, bytes]) -> pa.RecordBatch:
