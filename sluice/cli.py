@@ -78,11 +78,20 @@ def status() -> None:
 
 @app.command()
 def speed() -> None:
-    """Start the speed track (after the stack, if it is not up): today's hours in the serving views within seconds."""
+    """Start the speed track (after the stack, if it is not up): today's hours in the serving views within seconds.
+    In the k8s profile, print its SparkApplication instead (for kubectl apply or the Helm chart)."""
     from sluice.stack import start_speed_track
 
+    settings = _settings()
+    if settings.profile == "k8s":
+        import yaml
+
+        from sluice.orchestration.jobs import SparkJob
+
+        typer.echo(yaml.safe_dump(SparkJob.speed_track().spark_application(settings), sort_keys=False))
+        return
     try:
-        rows = start_speed_track(_settings())
+        rows = start_speed_track(settings)
     except StackError as error:
         raise _fail(error) from None
     _print_status(rows)

@@ -42,10 +42,15 @@ class SparkJob:
     name: str  # a Kubernetes name: lowercase letters, digits and '-'
     module: str  # run as `python -m <module>` locally; its file is the application's main file on k8s
     arguments: tuple[str, ...]
+    streaming: bool = False  # runs until stopped: the operator restarts it (its checkpoint makes that safe)
 
     @classmethod
     def build_model(cls, model: str, ds: str) -> SparkJob:
         return cls(f"build-{model.replace('_', '-')}", "spark_jobs.build_model", (model, "--date", ds))
+
+    @classmethod
+    def speed_track(cls) -> SparkJob:
+        return cls("speed-track", "spark_jobs.speed_track", (), streaming=True)
 
     def operator(self, settings: Settings, env: dict[str, str], **task: Any) -> BaseOperator:
         """The Airflow task that runs this job in the profile's execution mode; `env` adds settings (SLUICE_*,
@@ -94,12 +99,11 @@ class SparkJob:
                 "mainApplicationFile": f"local:///opt/sluice/{self.module.replace('.', '/')}.py",
                 "arguments": list(self.arguments),
                 "sparkVersion": settings.spark_version,
-                "restartPolicy": {"type": "Never"},  # Airflow owns retries; the operator must not retry too
-                "timeToLiveSeconds": 3600,
+                **self._lifecycle(),
                 "sparkConf": {"spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions)},
                 "driver": {
                     "cores": 1,
-                    "memory": settings.spark_driver_memory,
+                    "memory": settings.speed_driver_memory if self.streaming else settings.spark_driver_memory,
                     "serviceAccount": settings.k8s_spark_service_account,
                     "labels": labels,
                     "envFrom": env_from,
@@ -115,6 +119,13 @@ class SparkJob:
                 },
             },
         }
+
+    def _lifecycle(self) -> dict[str, Any]:
+        if self.streaming:  # no Airflow task owns it: the operator restarts it whenever it ends
+            return {"restartPolicy": {"type": "Always", "onFailureRetryInterval": 10,
+                                      "onSubmissionFailureRetryInterval": 30}}  # fmt: skip
+        # Airflow owns retries; the operator must not retry too. A finished application goes after an hour.
+        return {"restartPolicy": {"type": "Never"}, "timeToLiveSeconds": 3600}
 
 
 def run_process(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:

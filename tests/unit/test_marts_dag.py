@@ -98,6 +98,17 @@ def test_k8s_mode_submits_spark_applications_that_match_the_operators_schema(k8s
     assert manifest["spec"]["driver"]["envVars"] == {"SLUICE_LAKE_BUCKET": "lake", "SLUICE_MARTS_SCHEMA": "sluice"}
 
 
+def test_the_speed_track_is_a_long_running_application_the_operator_restarts(k8s_settings: Settings) -> None:
+    crd = yaml.load(CRD.read_text(), Loader=yaml.CSafeLoader)
+    schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta2")["schema"]["openAPIV3Schema"]
+    manifest = SparkJob.speed_track().spark_application(k8s_settings)
+    jsonschema.validate(manifest, schema)
+    assert manifest["spec"]["mainApplicationFile"] == "local:///opt/sluice/spark_jobs/speed_track.py"
+    assert manifest["spec"]["restartPolicy"]["type"] == "Always"
+    assert "timeToLiveSeconds" not in manifest["spec"]  # a finished batch job's clean-up would delete it
+    assert manifest["spec"]["driver"]["memory"] == k8s_settings.speed_driver_memory
+
+
 def test_a_manifest_with_a_wrong_field_is_refused_by_the_schema(k8s_settings: Settings) -> None:
     """The schema check can fail: the operator's CRD rejects a misspelt type."""
     crd = yaml.load(CRD.read_text(), Loader=yaml.CSafeLoader)
