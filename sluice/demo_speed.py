@@ -10,6 +10,7 @@ shows both sides of the watermark).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -35,6 +36,10 @@ def run_live_today(settings: Settings, seed: int, seconds: float, echo: Callable
     from sluice.stack.speed import SpeedTrack
     from sluice.stack.stack import start_speed_track
 
+    # Importing the DAG factories (Airflow's SDK) set the root logger to INFO: keep the stack's health probes and the
+    # SQL client's statements out of the demo's output.
+    for library in ("kafka", "pyhive"):
+        logging.getLogger(library).setLevel(logging.WARNING)
     track = settings.model_copy(update={"speed_lookback_hours": 0})  # only what the demo sends from now on
     SpeedTrack(track).process.stop()  # one speed track at a time, and this one on the demo's lake
     start_speed_track(track)
