@@ -3,7 +3,8 @@
 Structured Streaming reads the marketplace topics from Kafka and checks each record against the contract with the
 same decoder the sink uses (a record that breaks it is skipped and counted; the sink dead-letters it). Events are
 placed in the hour of their event time; duplicates (same event_id) are dropped within the watermark, and an event
-more than `speed_watermark_minutes` older than the newest one seen is left to the batch track. One streaming query
+more than `speed_watermark_minutes` older than the newest one seen is left to the batch track (Spark judges it by
+the watermark of the micro-batch before, which chained stateful steps need). One streaming query
 per metric family (`sluice.speed.FAMILIES`) keeps hourly totals in its state, checkpointed in the lake; after each
 micro-batch it writes the family's current hours as one snapshot named by the batch. A SIGKILL and restart replays
 the unfinished batch from the checkpoint into the same snapshot, so no event is lost or counted twice.

@@ -185,20 +185,36 @@ def test_hourly_totals_equal_hand_counts_with_duplicates_late_and_malformed_reco
     }
     assert wait_for(lambda: activity(view(settings, "activity_hourly")), on_time) == on_time
 
-    # The newest event time is H+10, so the watermark is H+00 (10 minutes): later records at H+03 and H+05 are
-    # within it and land in H; records from P are beyond it and left to the batch track; the sale's retry is a
-    # duplicate within the watermark.
+    listed = {
+        (str(previous.date()), previous.hour, 3, "digital"): (2, 15000),
+        (str(hour.date()), hour.hour, 7, "books"): (1, 7000),
+    }
+    assert wait_for(lambda: by_region(settings), listed) == listed
+
+    # Each family's watermark comes from its own events, and Spark judges lateness by the watermark as the
+    # micro-batch before had it; so one more batch must pass in both before the late records go: a listing at
+    # H+10 (seller 4), which makes both watermarks H+00.
+    send.event(listings, "listing_created", hour + timedelta(minutes=10), listing_id=5, seller_id=4, region_id=9,
+               category="plants", title="fern", price=100)  # fmt: skip
+    send.flush()
+    ticked = {**on_time, (str(hour.date()), hour.hour): (5, 2, 0, 0, 1, 2, 1, 9000, 1, "speed")}  # + user 4
+    assert wait_for(lambda: activity(view(settings, "activity_hourly")), ticked) == ticked
+    listed[(str(hour.date()), hour.hour, 9, "plants")] = (1, 100)
+    assert wait_for(lambda: by_region(settings), listed) == listed
+
+    # Now records at H+03 and H+05 are within the watermark and land in H; records from P (:45 and :58) are beyond
+    # it and left to the batch track; the sale's retry is a duplicate within the watermark.
     send.event("marketplace.users", "user_signed_up", hour + timedelta(minutes=3), user_id=8, region_id=1)
     send.event(views, "listing_viewed", hour + timedelta(minutes=5), listing_id=3, user_id=9)
     send.again(sale)
     send.event(views, "listing_viewed", previous + timedelta(minutes=58), listing_id=1, user_id=10)
-    send.event(listings, "listing_created", previous + timedelta(minutes=59), listing_id=4, seller_id=11,
+    send.event(listings, "listing_created", previous + timedelta(minutes=45), listing_id=4, seller_id=11,
                region_id=3, category="digital", title="camera", price=20000)  # fmt: skip
     send.flush()
 
     final = {
         (str(previous.date()), previous.hour): (4, 2, 2, 1, 0, 0, 0, 0, 0, "speed"),
-        (str(hour.date()), hour.hour): (6, 1, 1, 0, 1, 2, 1, 9000, 1, "speed"),  # + users 8, 9; + one view
+        (str(hour.date()), hour.hour): (7, 2, 1, 0, 1, 2, 1, 9000, 1, "speed"),  # + users 8, 9; + one view
     }
     assert wait_for(lambda: activity(view(settings, "activity_hourly")), final) == final
     # The activity family reads every topic: every record was read (so the late ones were seen and left out), and
@@ -206,12 +222,13 @@ def test_hourly_totals_equal_hand_counts_with_duplicates_late_and_malformed_reco
     everything = (send.count, 2)
     assert wait_for(lambda: progress(settings)["activity_hourly"], everything) == everything
     assert activity(view(settings, "activity_hourly")) == final
+    assert by_region(settings) == listed
 
-    by_region = {(str(r["dt"]), r["hr"], r["region_id"], r["category"]): (r["new_listings"], r["listed_value"])
-                 for r in view(settings, "new_listings_hourly")}  # fmt: skip
-    assert by_region == {
-        (str(previous.date()), previous.hour, 3, "digital"): (2, 15000),
-        (str(hour.date()), hour.hour, 7, "books"): (1, 7000),
+
+def by_region(settings: Settings) -> dict[tuple[str, int, int, str], tuple[int, int]]:
+    rows = view(settings, "new_listings_hourly")
+    return {
+        (str(r["dt"]), r["hr"], r["region_id"], r["category"]): (r["new_listings"], r["listed_value"]) for r in rows
     }
 
 
