@@ -119,7 +119,7 @@ class Builder:
             self.spark.sql(f"create database if not exists {self.schema} location '{catalog}'")
         for name in sorted(set(names) - self._tables):
             model = self.project.table(name)
-            comment, location = _quote(model.spec.description.strip()), self.location(model)
+            comment, location = comment_text(model.spec.description.strip()), self.location(model)
             self.spark.sql(
                 f"create table if not exists {self.table(name)} ({_columns_ddl(model.spec.columns)}) using parquet "
                 f"partitioned by (dt) comment '{comment}' location '{location}'"
@@ -254,9 +254,12 @@ def dates(first: date, last: date) -> list[date]:
 def _columns_ddl(columns: Iterable[Column], only: Iterable[str] | None = None) -> str:
     names = None if only is None else set(only)
     return ", ".join(
-        f"`{c.name}` {c.type} comment '{_quote(c.description)}'" for c in columns if names is None or c.name in names
+        f"`{c.name}` {c.type} comment '{comment_text(c.description)}'"
+        for c in columns
+        if names is None or c.name in names
     )
 
 
-def _quote(text: str) -> str:
+def comment_text(text: str) -> str:
+    """Text for a SQL comment '...' (a table's, a column's, a view's): one line, quotes escaped."""
     return " ".join(text.split()).replace("\\", "\\\\").replace("'", "\\'")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sluice import lake
+from sluice.marts.build import comment_text
 from sluice.marts.project import Project
 from sluice.settings import Settings
 from sluice.speed import FAMILIES, VERSION, Family
@@ -19,20 +20,16 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def _quote(text: str) -> str:
-    return " ".join(text.split()).replace("\\", "\\\\").replace("'", "\\'")
-
-
 def view_sql(settings: Settings, project: Project, fam: Family) -> str:
     spec = project.model(fam.mart).spec
     columns = ["dt", *(c.name for c in spec.columns if c.name != "dt")]
     described = {c.name: c.description for c in spec.columns}
-    header = ",\n    ".join(f"`{name}` comment '{_quote(described[name])}'" for name in columns)
+    header = ",\n    ".join(f"`{name}` comment '{comment_text(described[name])}'" for name in columns)
     header += ",\n    `source` comment 'batch: the published mart; speed: the speed track (day not published yet)'"
     selected = ", ".join(f"x.`{name}`" for name in columns)
     schema, mart = settings.marts_schema, f"{settings.marts_schema}.{fam.mart}"
     speed = f"{settings.lake_uri}/{lake.speed_prefix(fam.name)}"
-    comment = _quote(
+    comment = comment_text(
         f"{spec.description} Rows for days the batch track has published come from {fam.mart}; rows for later "
         "hours come from the speed track, seconds after their events, and are replaced when their day is published."
     )
