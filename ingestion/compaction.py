@@ -25,7 +25,7 @@ from typing import Any
 
 from ingestion.raw_zone import to_parquet
 from sluice import lake
-from sluice.objectstore import S3Client, delete_keys
+from sluice.objectstore import S3Client, delete_keys, list_objects
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,6 @@ def _compact_hour(
 def _hour_folders(s3: S3Client, bucket: str, prefix: str) -> dict[str, set[str]]:
     """Per hour folder under `prefix` (named by its marker key): the keys it holds."""
     folders: dict[str, set[str]] = defaultdict(set)
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            folders[lake.marker_of(item["Key"])].add(item["Key"])
+    for item in list_objects(s3, bucket, prefix):
+        folders[lake.marker_of(item["Key"])].add(item["Key"])
     return folders

@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from sluice import lake
-from sluice.objectstore import S3Client
+from sluice.objectstore import S3Client, list_objects
 from sluice.settings import Settings
 
 HOUR = timedelta(hours=1)
@@ -34,10 +34,8 @@ HOUR = timedelta(hours=1)
 
 def missing_hours(s3: S3Client, bucket: str, topic: str, day: date) -> list[int]:
     """The hours of `day` (UTC) that have no completeness marker yet, in order."""
-    marked = set()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=lake.raw_day_prefix(topic, day)):
-        keys = (o["Key"] for o in page.get("Contents", []))
-        marked |= {lake.parse_raw_key(key).hour.hour for key in keys if lake.is_marker(key)}
+    keys = (item["Key"] for item in list_objects(s3, bucket, lake.raw_day_prefix(topic, day)))
+    marked = {lake.parse_raw_key(key).hour.hour for key in keys if lake.is_marker(key)}
     return sorted(set(range(24)) - marked)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -15,7 +16,7 @@ else:
     S3Client = object
 
 
-__all__ = ["S3Client", "delete_keys", "s3_client"]
+__all__ = ["S3Client", "delete_keys", "has_objects", "list_objects", "s3_client"]
 
 
 def s3_client(settings: Settings, *, reader: bool = False, connect_timeout: float = 10, retries: int = 5) -> S3Client:
@@ -33,6 +34,16 @@ def s3_client(settings: Settings, *, reader: bool = False, connect_timeout: floa
             s3={"addressing_style": "path"},
         ),
     )
+
+
+def list_objects(s3: S3Client, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every object under the prefix (its Key, Size, LastModified), however many pages the listing takes."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
+
+
+def has_objects(s3: S3Client, bucket: str, prefix: str) -> bool:
+    return bool(s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount"))
 
 
 def delete_keys(s3: S3Client, bucket: str, keys: list[str]) -> None:

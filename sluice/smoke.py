@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sluice.objectstore import s3_client
+from sluice.objectstore import list_objects, s3_client
 from sluice.settings import Settings
 from sluice.spark import spark_session
 from sluice.stack.process import StackError
@@ -23,9 +23,8 @@ def spark_roundtrip(settings: Settings, rows: int = 1000) -> tuple[int, str]:
     finally:
         bucket = settings.lake_bucket
         client = s3_client(settings)
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                client.delete_object(Bucket=bucket, Key=item["Key"])
+        for item in list_objects(client, bucket, prefix):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
     expected_total = sum(i * i for i in range(rows))
     if back is None or back["n"] != rows or back["total"] != expected_total:
         raise StackError(f"spark read back {back} from {uri}, expected {rows} rows summing to {expected_total}")

@@ -89,11 +89,9 @@ class Snapshots:
         self.schema = snapshot_schema(project, fam)
 
     def _listing(self) -> Iterator[dict[str, Any]]:
-        pages = self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=lake.speed_prefix(self.family.name)
-        )
-        for page in pages:
-            yield from page.get("Contents", [])
+        from sluice.objectstore import list_objects
+
+        return list_objects(self.s3, self.bucket, lake.speed_prefix(self.family.name))
 
     def latest(self) -> dict[tuple[Any, ...], dict[str, Any]]:
         """The newest snapshot's rows by key; empty when there is none yet."""
@@ -112,7 +110,9 @@ class Snapshots:
         input. A snapshot is never rewritten, because the SQL endpoint caches a file's length by its name, and a
         rewritten file of another length would fail every query that reads it."""
         key = lake.speed_snapshot_key(self.family.name, version)
-        if self._exists(key):
+        from sluice.objectstore import has_objects
+
+        if has_objects(self.s3, self.bucket, key):
             return False
         ordered = sorted(rows, key=self.key)  # the same rows give the same bytes
         table = pa.Table.from_pylist([{**row, VERSION: version} for row in ordered], schema=self.schema)
@@ -120,9 +120,6 @@ class Snapshots:
         pq.write_table(table, buffer)
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=buffer.getvalue())
         return True
-
-    def _exists(self, key: str) -> bool:
-        return bool(self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1).get("KeyCount"))
 
     def ensure_one(self) -> None:
         """An empty snapshot before the first batch's, so that the serving view can be created before any event."""

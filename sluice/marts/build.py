@@ -21,7 +21,7 @@ from sluice import lake
 from sluice.marts import quality
 from sluice.marts.project import External, Model, Project
 from sluice.marts.spec import Column
-from sluice.objectstore import S3Client, delete_keys, s3_client
+from sluice.objectstore import S3Client, delete_keys, has_objects, list_objects, s3_client
 from sluice.settings import Settings
 
 if TYPE_CHECKING:
@@ -236,11 +236,10 @@ class Builder:
         return uri
 
     def _keys(self, prefix: str) -> Iterator[str]:
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.settings.lake_bucket, Prefix=prefix):
-            yield from (item["Key"] for item in page.get("Contents", []))
+        return (item["Key"] for item in list_objects(self.s3, self.settings.lake_bucket, prefix))
 
     def _exists(self, prefix: str) -> bool:
-        return bool(self.s3.list_objects_v2(Bucket=self.settings.lake_bucket, Prefix=prefix, MaxKeys=1).get("KeyCount"))
+        return has_objects(self.s3, self.settings.lake_bucket, prefix)
 
     def _delete(self, uri: str) -> None:
         prefix = uri.removeprefix(f"{self.settings.lake_uri}/")

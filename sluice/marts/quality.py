@@ -42,7 +42,7 @@ from pyspark.sql import functions as F
 
 from sluice import lake
 from sluice.marts.spec import ColumnTest, ModelSpec, TableTest
-from sluice.objectstore import S3Client, s3_client
+from sluice.objectstore import S3Client, list_objects, s3_client
 from sluice.settings import Settings
 
 if TYPE_CHECKING:
@@ -369,8 +369,7 @@ def build_data_docs(result: dict[str, Any], directory: Path) -> Path:
 
 def _upload_site(s3: S3Client, bucket: str, site: Path) -> None:
     """Upload the pages, index.html last; GE's static assets (4 MB of fonts and images) only where missing."""
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{lake.QUALITY_DOCS}/static/")
-    present = {item["Key"] for page in pages for item in page.get("Contents", [])}
+    present = {item["Key"] for item in list_objects(s3, bucket, f"{lake.QUALITY_DOCS}/static/")}
     for path in sorted((p for p in site.rglob("*") if p.is_file()), key=lambda p: (p.name == "index.html", p)):
         key = f"{lake.QUALITY_DOCS}/{path.relative_to(site).as_posix()}"
         if key not in present:

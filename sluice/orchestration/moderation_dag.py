@@ -150,19 +150,18 @@ def labelled_counts(settings: Settings, ds: date) -> dict[str, int]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from sluice.objectstore import s3_client
+    from sluice.objectstore import list_objects, s3_client
 
     s3 = s3_client(settings)
     prefix = f"{lake.table_location('marts', lake.TRAINING_SET)}/{lake.date_folder(ds)}/"
     counts: dict[str, int] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(".parquet"):
-                body = s3.get_object(Bucket=settings.lake_bucket, Key=item["Key"])["Body"].read()
-                table = pq.read_table(io.BytesIO(body), columns=["label", "split"])
-                labelled = table.filter(pc.is_valid(table["label"]))["split"].to_pylist()
-                for split in labelled:
-                    counts[split] = counts.get(split, 0) + 1
+    for item in list_objects(s3, settings.lake_bucket, prefix):
+        if item["Key"].endswith(".parquet"):
+            body = s3.get_object(Bucket=settings.lake_bucket, Key=item["Key"])["Body"].read()
+            table = pq.read_table(io.BytesIO(body), columns=["label", "split"])
+            labelled = table.filter(pc.is_valid(table["label"]))["split"].to_pylist()
+            for split in labelled:
+                counts[split] = counts.get(split, 0) + 1
     return counts
 
 
