@@ -3,9 +3,9 @@
 Simulated marketplace events go through Kafka, the exactly-once sink lands them in the raw zone (with dead letters
 and completeness markers), then the marts DAG runs in Airflow for each simulated day: Spark builds every model in
 marts/ in dependency order, each partition published only after its quality gate passed, and Slack (the local
-stand-in) gets the run's summary. Superset is provisioned on the marts (`sluice superset sync`): dashboards for
-analysts, who sign in as the `analyst` user. Last, the speed track starts, today's events so far are sent live, and
-the serving views show them within seconds (`sluice.demo_speed`).
+stand-in) gets the run's summary. Then the speed track starts, today's events so far are sent live, and the serving
+views show them within seconds (`sluice.demo_speed`). Last, Superset is provisioned on the marts and the serving views
+(`sluice superset sync`): dashboards for analysts, "Today" among them, who sign in as the `analyst` user.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ingestion.simulator import SimulationConfig, produce, simulate
 from ingestion.sink import ingest_backlog
 from sluice import lake
 from sluice.demo_speed import run_live_today
-from sluice.objectstore import s3_client
+from sluice.objectstore import list_objects, s3_client
 from sluice.settings import Settings
 from sluice.stack.airflow import admin_password_hint
 from sluice.stack.process import StackError
@@ -38,8 +38,8 @@ def run_demo(
     complete = land_simulated_days(settings, days, seed, echo)
     built, last_run_started = _run_marts_dag(settings, complete, echo)
     _run_model_dag(settings, complete[-1], last_run_started, echo)
-    _sync_superset(settings, echo)
     run_live_today(settings, seed, live_seconds, echo)
+    _sync_superset(settings, echo)  # after the speed track registered the serving views the Today dashboard reads
     echo("\nwhere to look:")
     echo(f"  airflow    {settings.airflow_url} (user admin; password: {admin_password_hint(settings)})")
     echo(f"  raw zone   s3://{settings.lake_bucket}/{lake.RAW}/<topic>/dt=YYYY-MM-DD/hr=HH/ at {settings.s3_url}")
@@ -112,10 +112,9 @@ def _print_raw_zone(settings: Settings, echo: Callable[[str], None]) -> list[str
     objects: Counter[str] = Counter()
     markers: Counter[str] = Counter()
     s3 = s3_client(settings)
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix=f"{lake.RAW}/"):
-        for item in page.get("Contents", []):
-            topic = lake.parse_raw_key(item["Key"]).topic
-            (markers if lake.is_marker(item["Key"]) else objects)[topic] += 1
+    for item in list_objects(s3, settings.lake_bucket, f"{lake.RAW}/"):
+        topic = lake.parse_raw_key(item["Key"]).topic
+        (markers if lake.is_marker(item["Key"]) else objects)[topic] += 1
     echo(f"  {'topic':<26} {'objects':>8} {'complete hours':>15}")
     for topic in sorted(objects):
         echo(f"  {topic:<26} {objects[topic]:>8} {markers[topic]:>15}")

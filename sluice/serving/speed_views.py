@@ -19,13 +19,17 @@ from sluice.speed import FAMILIES, VERSION, Family
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# The column a serving view adds to its mart's: which track a row comes from.
+SOURCE_COLUMN = "source"
+SOURCE_DESCRIPTION = "batch: the published mart; speed: the speed track (day not published yet)"
+
 
 def view_sql(settings: Settings, project: Project, fam: Family) -> str:
     spec = project.model(fam.mart).spec
     columns = ["dt", *(c.name for c in spec.columns if c.name != "dt")]
     described = {c.name: c.description for c in spec.columns}
     header = ",\n    ".join(f"`{name}` comment '{comment_text(described[name])}'" for name in columns)
-    header += ",\n    `source` comment 'batch: the published mart; speed: the speed track (day not published yet)'"
+    header += f",\n    `{SOURCE_COLUMN}` comment '{comment_text(SOURCE_DESCRIPTION)}'"
     selected = ", ".join(f"x.`{name}`" for name in columns)
     schema, mart = settings.marts_schema, f"{settings.marts_schema}.{fam.mart}"
     speed = f"{settings.lake_uri}/{lake.speed_prefix(fam.name)}"
@@ -42,10 +46,10 @@ with speed as (
     select s.*, max(s.{VERSION}) over () as newest
     from parquet.`{speed}` as s
 )
-select {selected}, 'batch' as source
+select {selected}, 'batch' as {SOURCE_COLUMN}
 from {mart} as x
 union all
-select {selected}, 'speed' as source
+select {selected}, 'speed' as {SOURCE_COLUMN}
 from speed as x
 where x.{VERSION} = x.newest
     and x.dt not in (select distinct b.dt from {mart} as b)"""

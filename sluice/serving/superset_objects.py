@@ -15,21 +15,18 @@ _VIZ_TYPES = {
     "bar": "echarts_timeseries_bar",
     "table": "table",
 }
-_ALL_DAYS = {
-    "expressionType": "SIMPLE",
-    "subject": TIME_COLUMN,
-    "operator": "TEMPORAL_RANGE",
-    "comparator": "No filter",
-    "clause": "WHERE",
-}  # the dashboards' date filter sets this range
+_DAILY = "P1D"  # the time grain of an axis of days
 
 
-def chart_params(chart: Chart, dataset_id: int) -> dict[str, Any]:
-    """The chart's form data, what Superset's front end builds its queries from."""
+def chart_params(chart: Chart, dataset_id: int, time_range: str) -> dict[str, Any]:
+    """The chart's form data, what Superset's front end builds its queries from. `time_range` is its dashboard's
+    (a dashboard's date filter narrows it)."""
+    days = {"expressionType": "SIMPLE", "subject": TIME_COLUMN, "operator": "TEMPORAL_RANGE",
+            "comparator": time_range, "clause": "WHERE"}  # fmt: skip
     params: dict[str, Any] = {
         "datasource": f"{dataset_id}__table",
         "viz_type": _VIZ_TYPES[chart.kind],
-        "adhoc_filters": [_ALL_DAYS],
+        "adhoc_filters": [days],
     }
     if chart.kind == "big_number":
         return params | {"metric": chart.metrics[0], "header_font_size": 0.4, "subheader_font_size": 0.15,
@@ -39,12 +36,16 @@ def chart_params(chart: Chart, dataset_id: int) -> dict[str, Any]:
                          "all_columns": [], "percent_metrics": [], "timeseries_limit_metric": chart.metrics[0],
                          "order_desc": True, "row_limit": chart.limit, "server_page_length": 25,
                          "table_timestamp_format": "smart_date", "show_cell_bars": True}  # fmt: skip
-    series = {"x_axis": TIME_COLUMN, "time_grain_sqla": "P1D", "metrics": list(chart.metrics),
+    series = {"x_axis": chart.axis, "metrics": list(chart.metrics),
               "groupby": list(chart.by), "row_limit": 10000, "order_desc": True, "truncate_metric": True,
               "show_legend": True,
               "legendType": "scroll", "legendOrientation": "top", "rich_tooltip": True,
               "x_axis_time_format": "smart_date", "y_axis_format": "SMART_NUMBER", "color_scheme": "supersetColors",
               "comparison_type": "values", "only_total": True, "y_axis_bounds": [None, None]}  # fmt: skip
+    if chart.axis == TIME_COLUMN:
+        series["time_grain_sqla"] = _DAILY
+    else:
+        series["xAxisForceCategorical"] = True  # hours are 0, 1, 2, ..., not a scale with 0.5 between them
     if chart.kind == "bar":
         series |= {"orientation": "vertical", "stack": "Stack" if chart.by or len(chart.metrics) > 1 else None}
     else:
@@ -56,11 +57,12 @@ def chart_query_context(chart: Chart, dataset_id: int, params: dict[str, Any]) -
     """The query the chart data API (`GET /api/v1/chart/<id>/data/`) runs: long-format rows, one per group."""
     columns: list[Any] = list(chart.by)
     if chart.kind in ("line", "bar"):
-        axis = {"timeGrain": "P1D", "columnType": "BASE_AXIS", "sqlExpression": TIME_COLUMN, "label": TIME_COLUMN,
-                "expressionType": "SQL"}  # fmt: skip
+        axis = {"columnType": "BASE_AXIS", "sqlExpression": chart.axis, "label": chart.axis, "expressionType": "SQL"}
+        if chart.axis == TIME_COLUMN:
+            axis["timeGrain"] = _DAILY
         columns = [axis, *columns]
     query = {
-        "filters": [{"col": TIME_COLUMN, "op": "TEMPORAL_RANGE", "val": "No filter"}],
+        "filters": [{"col": TIME_COLUMN, "op": "TEMPORAL_RANGE", "val": params["adhoc_filters"][0]["comparator"]}],
         "extras": {"having": "", "where": ""},
         "columns": columns,
         "metrics": list(chart.metrics),
@@ -132,7 +134,7 @@ def native_filters(
             filters.append(common | {"filterType": "filter_time", "targets": [{}], "controlValues": {}})
         else:
             assert filter_.mart is not None  # checked when the file was loaded
-            target = {"datasetId": datasets[filter_.mart], "column": {"name": filter_.column}}
+            target = {"datasetId": datasets[spec.table(filter_.mart)], "column": {"name": filter_.column}}
             controls = {"multiSelect": True, "enableEmptyFilter": False, "defaultToFirstItem": False,
                         "inverseSelection": False, "searchAllOptions": False}  # fmt: skip
             filters.append(common | {"filterType": "filter_select", "targets": [target], "controlValues": controls})
@@ -147,7 +149,7 @@ def dashboard_metadata(
     return {
         "native_filter_configuration": native_filters(spec, chart_ids, datasets, project),
         "color_scheme": "supersetColors",
-        "refresh_frequency": 0,
+        "refresh_frequency": spec.refresh_seconds,
         "cross_filters_enabled": True,
         "timed_refresh_immune_slices": [],
         "expanded_slices": {},

@@ -1,7 +1,8 @@
 """`sluice superset sync`: Superset as code, over its REST API.
 
-Desired state comes from the repository: a dataset for every mart (descriptions and metrics from the mart's YAML),
-the dashboards of superset/dashboards/, the connection to the read-only SQL endpoint, and the `analyst` role and
+Desired state comes from the repository: a dataset for every mart (descriptions and metrics from the mart's YAML)
+and for every serving view the speed track has registered (its mart's, never cached), the dashboards of
+superset/dashboards/, the connection to the read-only SQL endpoint, and the `analyst` role and
 user. Each object is compared with what Superset holds and written only when it differs, so a second run changes
 nothing; charts and dashboards the sync made that the files no longer name are deleted.
 """
@@ -17,9 +18,11 @@ from typing import Any
 
 from sluice.marts.project import Model, Project, load_project
 from sluice.serving.dashboards import DASHBOARDS_DIR, TIME_COLUMN, Chart, DashboardSpec, load_dashboards
-from sluice.serving.superset_api import SupersetClient
+from sluice.serving.speed_views import SOURCE_COLUMN, SOURCE_DESCRIPTION
+from sluice.serving.superset_api import SupersetClient, SupersetError
 from sluice.serving.superset_objects import chart_params, chart_query_context, dashboard_layout, dashboard_metadata
 from sluice.settings import Settings
+from sluice.speed import FAMILIES
 from sluice.stack.superset import ADMIN_USER, ANALYST_USER, login_hint, password
 
 DATABASE_NAME = "Sluice marts"
@@ -60,20 +63,50 @@ class SyncReport:
     updated: Counter[str] = field(default_factory=Counter)
     deleted: Counter[str] = field(default_factory=Counter)
     dashboards: dict[str, str] = field(default_factory=dict)  # title -> URL
+    skipped: dict[str, str] = field(default_factory=dict)  # title -> why the dashboard could not be synced yet
 
     @property
     def changed(self) -> bool:
         return bool(self.created or self.updated or self.deleted)
 
     def summary(self) -> str:
+        skipped = [f"skipped dashboard {title!r}: {why}" for title, why in self.skipped.items()]
         if not self.changed:
-            return "Superset already matches the files: nothing created, updated or deleted"
+            return "; ".join(["Superset already matches the files: nothing created, updated or deleted", *skipped])
         parts = [
             f"{verb} " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
             for verb, counts in (("created", self.created), ("updated", self.updated), ("deleted", self.deleted))
             if counts
         ]
-        return "; ".join(parts)
+        return "; ".join([*parts, *skipped])
+
+
+@dataclass(frozen=True)
+class Table:
+    """What a dataset shows: a mart, or the mart's serving view (the mart's columns and metrics, plus the track each
+    row comes from)."""
+
+    model: Model
+    view: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.view or self.model.name
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.model.columns, SOURCE_COLUMN) if self.view else self.model.columns
+
+    @property
+    def cache_timeout(self) -> int | None:
+        """A serving view's rows change every second: Superset never caches them (-1); marts use the default."""
+        return -1 if self.view else None
+
+    def describe(self, column: str) -> str | None:
+        if self.view and column == SOURCE_COLUMN:
+            return SOURCE_DESCRIPTION
+        declared = self.model.spec.column(column)
+        return declared.description if declared else None
 
 
 def admin_client(settings: Settings) -> SupersetClient:
@@ -92,14 +125,24 @@ def sync(settings: Settings, project: Project | None = None, dashboards_dir: Pat
     client = admin_client(settings)
     report = SyncReport()
     database_id = _sync_database(client, settings, report)
-    datasets = {model.name: _sync_dataset(client, database_id, model, settings, report) for model in project.marts}
+    tables = [Table(model) for model in project.marts]
+    tables += [Table(project.model(family.mart), family.view) for family in FAMILIES]
+    synced = {table.name: _sync_dataset(client, database_id, table, settings, report) for table in tables}
+    datasets = {name: dataset_id for name, dataset_id in synced.items() if dataset_id is not None}
     # One listing of each: the API cannot filter on certified_by, and a lookup per chart would list them again.
     charts = {c["slice_name"]: c for c in client.find("chart", ["id", "slice_name", "certified_by"])}
     boards = {d["slug"]: d for d in client.find("dashboard", ["id", "slug", "certified_by"])}
     for spec in dashboards:
+        if missing := sorted({spec.table(chart.mart) for chart in spec.charts} - datasets.keys()):
+            report.skipped[spec.title] = (
+                f"the serving views {missing} are not registered yet; the speed track registers them when it starts "
+                "(`sluice speed`), then sync again"
+            )
+            continue
         dashboard_id = _dashboard_id(client, spec, boards.get(spec.slug), report)
         chart_ids = [
-            _sync_chart(client, chart, charts.get(chart.title), datasets, dashboard_id, report) for chart in spec.charts
+            _sync_chart(client, chart, charts.get(chart.title), datasets, dashboard_id, spec, report)
+            for chart in spec.charts
         ]
         _sync_dashboard(client, spec, dashboard_id, chart_ids, datasets, project, report)
         report.dashboards[spec.title] = f"{settings.superset_url}/superset/dashboard/{spec.slug}/"
@@ -136,7 +179,7 @@ def refresh(settings: Settings, marts: list[str], project: Project | None = None
     found = {name: _find_dataset(client, database_id, name, settings.marts_schema) for name in marts}
     refreshed = {name: dataset_id for name, dataset_id in found.items() if dataset_id is not None}
     for name, dataset_id in refreshed.items():
-        _update_dataset(client, dataset_id, project.model(name))
+        _update_dataset(client, dataset_id, Table(project.model(name)))
     if refreshed:
         client.post("/api/v1/cachekey/invalidate", {"datasource_uids": [f"{i}__table" for i in refreshed.values()]})
     return list(refreshed)
@@ -177,30 +220,36 @@ def _sync_database(client: SupersetClient, settings: Settings, report: SyncRepor
 
 
 def _sync_dataset(
-    client: SupersetClient, database_id: int, model: Model, settings: Settings, report: SyncReport
-) -> int:
-    dataset_id = _find_dataset(client, database_id, model.name, settings.marts_schema)
+    client: SupersetClient, database_id: int, table: Table, settings: Settings, report: SyncReport
+) -> int | None:
+    """The table's dataset id; None for a serving view the speed track has not registered in this schema yet."""
+    dataset_id = _find_dataset(client, database_id, table.name, settings.marts_schema)
     if dataset_id is None:
-        payload = {"database": database_id, "schema": settings.marts_schema, "table_name": model.name}
-        dataset_id = int(client.post("/api/v1/dataset/", payload)["id"])
+        payload = {"database": database_id, "schema": settings.marts_schema, "table_name": table.name}
+        try:
+            dataset_id = int(client.post("/api/v1/dataset/", payload)["id"])
+        except SupersetError as err:
+            if table.view and err.status == 422 and "could not be found" in str(err):
+                return None
+            raise
         report.created["dataset"] += 1
-        _update_dataset(client, dataset_id, model)
-    elif _update_dataset(client, dataset_id, model):
+        _update_dataset(client, dataset_id, table)
+    elif _update_dataset(client, dataset_id, table):
         report.updated["dataset"] += 1
     return dataset_id
 
 
-def _update_dataset(client: SupersetClient, dataset_id: int, model: Model) -> bool:
+def _update_dataset(client: SupersetClient, dataset_id: int, table: Table) -> bool:
     """Columns, descriptions and metrics from the mart's YAML; True if anything had to change."""
     current = client.get(f"/api/v1/dataset/{dataset_id}")["result"]
     changed = False
     # Superset does not notice a mart's new or dropped columns by itself (apache/superset#24189): refresh from the
     # endpoint whenever the YAML's columns differ from the dataset's.
-    if {c["column_name"] for c in current["columns"]} != set(model.columns):
+    if {c["column_name"] for c in current["columns"]} != set(table.columns):
         client.put(f"/api/v1/dataset/{dataset_id}/refresh", {})
         current = client.get(f"/api/v1/dataset/{dataset_id}")["result"]
         changed = True
-    desired = _dataset_payload(model, current)
+    desired = _dataset_payload(table, current)
     if _dataset_differs(current, desired):
         client.put(f"/api/v1/dataset/{dataset_id}", desired)
         changed = True
@@ -212,18 +261,17 @@ def _find_dataset(client: SupersetClient, database_id: int, table: str, schema: 
     return next((int(d["id"]) for d in found if d["database"]["id"] == database_id), None)
 
 
-def _dataset_payload(model: Model, current: dict[str, Any]) -> dict[str, Any]:
+def _dataset_payload(table: Table, current: dict[str, Any]) -> dict[str, Any]:
     """Descriptions, the time column and the metrics from the YAML; every existing column and metric is sent with
     its id (Superset deletes what a PUT leaves out and refuses a second row of the same name)."""
-    spec = model.spec
+    spec = table.model.spec
     columns = []
     for column in current["columns"]:
-        declared = spec.column(column["column_name"])
         columns.append(
             {
                 "id": column["id"],
                 "column_name": column["column_name"],
-                "description": declared.description if declared else column["description"],
+                "description": table.describe(column["column_name"]) or column["description"],
                 "is_dttm": column["column_name"] == TIME_COLUMN,
             }
         )
@@ -241,11 +289,17 @@ def _dataset_payload(model: Model, current: dict[str, Any]) -> dict[str, Any]:
             item["id"] = metric_ids[metric.name]
         metrics.append(item)
     description = f"{spec.description.strip()}\n\nGrain: {spec.grain}. Owner: {spec.owner}."
-    return {"description": description, "main_dttm_col": TIME_COLUMN, "columns": columns, "metrics": metrics}
+    if table.view:
+        description += (
+            f" Live: days the batch track has published come from {table.model.name}, the hours after them from "
+            f"the speed track, seconds after their events (column {SOURCE_COLUMN})."
+        )
+    return {"description": description, "main_dttm_col": TIME_COLUMN, "columns": columns, "metrics": metrics,
+            "cache_timeout": table.cache_timeout}  # fmt: skip
 
 
 def _dataset_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
-    if current.get("description") != desired["description"] or current.get("main_dttm_col") != TIME_COLUMN:
+    if any(current.get(key) != desired[key] for key in ("description", "main_dttm_col", "cache_timeout")):
         return True
     have_columns = {c["column_name"]: (c["description"], c["is_dttm"]) for c in current["columns"]}
     want_columns = {c["column_name"]: (c["description"], c["is_dttm"]) for c in desired["columns"]}
@@ -264,10 +318,11 @@ def _sync_chart(
     existing: dict[str, Any] | None,
     datasets: dict[str, int],
     dashboard_id: int,
+    spec: DashboardSpec,
     report: SyncReport,
 ) -> int:
-    dataset_id = datasets[chart.mart]
-    params = chart_params(chart, dataset_id)
+    dataset_id = datasets[spec.table(chart.mart)]
+    params = chart_params(chart, dataset_id, spec.time_range)
     desired = {
         "slice_name": chart.title,
         "viz_type": params["viz_type"],

@@ -62,12 +62,21 @@ def _mart_parquet(settings: Settings, mart: str, day: date) -> Any:
     return tables
 
 
+def _newest_speed_snapshot(settings: Settings, family: str) -> Any:
+    """The speed track's newest snapshot of a family (`speed/<family>/v<batch>.parquet`), read with boto3 and
+    pyarrow alone."""
+    s3 = s3_client(settings)
+    listed = s3.list_objects_v2(Bucket=settings.lake_bucket, Prefix=f"speed/{family}/")["Contents"]
+    newest = max(o["Key"] for o in listed if o["Key"].endswith(".parquet"))
+    return pq.read_table(io.BytesIO(s3.get_object(Bucket=settings.lake_bucket, Key=newest)["Body"].read()))
+
+
 def _chart_id(client: SupersetClient, title: str) -> int:
     return int(client.find("chart", ["id"], slice_name=title)[0]["id"])
 
 
 def test_the_demo_ends_with_superset_synced_and_prints_the_dashboards(demo: DemoRun, analyst: SupersetClient) -> None:
-    for slug in ("marketplace-health", "supply", "trust-and-safety"):
+    for slug in ("marketplace-health", "supply", "trust-and-safety", "today"):
         assert f"{demo.settings.superset_url}/superset/dashboard/{slug}/" in demo.output
     titles = {d["dashboard_title"] for d in analyst.find("dashboard", ["dashboard_title"])}
     assert titles == {yaml.safe_load(path.read_text())["title"] for path in DASHBOARD_FILES}
@@ -129,6 +138,25 @@ def test_a_charts_gmv_for_the_day_equals_the_marts_parquet(demo: DemoRun, analys
         day = datetime.fromtimestamp(row["dt"] / 1000, tz=UTC).date()
         by_day[day] = by_day.get(day, 0) + row["gmv"]
     assert by_day[demo.day] == expected > 0
+
+
+def test_the_today_dashboard_shows_the_speed_tracks_hours_uncached(demo: DemoRun, analyst: SupersetClient) -> None:
+    today = datetime.now(UTC).date()  # the demo's live events are today's, and no batch partition has them
+    expected: dict[tuple[int, str], int] = {}
+    for row in _newest_speed_snapshot(demo.settings, "new_listings_hourly").to_pylist():
+        if row["dt"] == today:
+            key = (row["hr"], row["category"])
+            expected[key] = expected.get(key, 0) + row["new_listings"]
+    assert expected, "the demo's live events made no new listings today"
+
+    chart = f"/api/v1/chart/{_chart_id(analyst, 'New listings by hour and category')}/data/"
+    result = analyst.get(chart)["result"][0]
+    assert {(row["hr"], row["category"]): row["created_listings"] for row in result["data"]} == expected
+    assert not analyst.get(chart)["result"][0]["is_cached"], "a serving view's chart is queried afresh every time"
+
+    sales = analyst.get(f"/api/v1/chart/{_chart_id(analyst, 'Sales today')}/data/")["result"][0]["data"]
+    activity = _newest_speed_snapshot(demo.settings, "activity_hourly").to_pylist()
+    assert sales == [{"hourly_transactions": sum(r["transactions"] for r in activity if r["dt"] == today)}]
 
 
 def test_the_analyst_reads_and_queries_but_cannot_change_anything(demo: DemoRun, analyst: SupersetClient) -> None:

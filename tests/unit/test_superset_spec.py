@@ -25,7 +25,7 @@ def _dashboards(tmp_path: Path, *rows: list[dict[str, object]], filters: list[ob
 
 def test_the_repositorys_dashboards_load_and_name_each_chart_once() -> None:
     dashboards = load_dashboards(load_project())
-    assert {d.slug for d in dashboards} == {"marketplace-health", "supply", "trust-and-safety"}
+    assert {d.slug for d in dashboards} == {"marketplace-health", "supply", "trust-and-safety", "today"}
     titles = [chart.title for d in dashboards for chart in d.charts]
     assert len(titles) == len(set(titles))
 
@@ -46,6 +46,19 @@ def test_a_chart_naming_what_the_mart_lacks_is_refused_with_the_file(
     with pytest.raises(DashboardSpecError, match=message) as refused:
         load_dashboards(load_project(), folder)
     assert str(folder / "t.yml") in str(refused.value)
+
+
+def test_a_dashboard_on_serving_views_reads_only_marts_that_have_one(tmp_path: Path) -> None:
+    spec = {"title": "T", "slug": "t", "description": "d", "reads": "serving_views", "rows": [[GOOD_CHART]]}
+    (tmp_path / "t.yml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(DashboardSpecError, match="reads 'mart_gmv_daily', which has no serving view; marts with one"):
+        load_dashboards(load_project(), tmp_path)
+
+
+def test_a_chart_on_an_axis_the_mart_lacks_is_refused(tmp_path: Path) -> None:
+    folder = _dashboards(tmp_path, [GOOD_CHART | {"kind": "line", "axis": "hr"}])
+    with pytest.raises(DashboardSpecError, match=r"groups by \['hr'\], which mart_gmv_daily does not have"):
+        load_dashboards(load_project(), folder)
 
 
 def test_a_row_wider_than_the_grid_is_refused(tmp_path: Path) -> None:
