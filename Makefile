@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 help:  ## List what a newcomer can run
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.synced superset/.venv/.synced ml/.venv/.synced build/jars/kafka/.copied build/jars/spark/.copied  ## Install system packages, the Python environment and the jars
+setup: $(VENV)/.synced superset/.venv/.synced ml/.venv/.synced build/jars/kafka/.copied build/jars/spark/.copied tools/iac/.venv/.synced  ## Install system packages, the Python environment, the jars and the deployment checkers
 	@scripts/install-system-packages
 
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -33,6 +33,12 @@ build/jars/%/.copied: jars/%/pom.xml
 	@scripts/install-system-packages
 	rm -rf build/jars/$*
 	mvn --batch-mode --quiet -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/build/jars/$*
+	@touch $@
+
+# The offline checks of terraform/ (tests/terraform): hclfmt built with `go install` into build/bin, and checkov in
+# its own locked environment (it pins its own python-hcl2 and many cloud SDKs).
+tools/iac/.venv/.synced: scripts/install-iac-tools tools/iac/pyproject.toml tools/iac/uv.lock
+	scripts/install-iac-tools
 	@touch $@
 
 demo: setup  ## Start the local stack and run the pipeline end to end
