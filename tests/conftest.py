@@ -34,6 +34,20 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
+def k8s_settings() -> Settings:
+    """The `k8s` profile's settings with made-up endpoints and secrets: for rendering manifests, not connecting."""
+    secrets = {"s3_access_key": "k", "s3_secret_key": "s", "postgres_password": "p", "airflow_admin_password": "a"}
+    return load_settings(
+        profile="k8s",
+        kafka_bootstrap="kafka:9092",
+        s3_endpoint="https://s3.example",
+        airflow_ui_url="https://airflow.example",
+        mlflow_tracking_url="https://mlflow.example",
+        **secrets,
+    )
+
+
+@pytest.fixture(scope="session")
 def stack(settings: Settings) -> Iterator[Settings]:
     """The local stack, healthy. Reuses a running one; stops it afterwards only if it started it."""
     from sluice.stack import down, status, up

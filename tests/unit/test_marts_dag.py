@@ -26,18 +26,6 @@ KPI_INPUTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def k8s_settings() -> Settings:
-    secrets = {"s3_access_key": "k", "s3_secret_key": "s", "postgres_password": "p", "airflow_admin_password": "a"}
-    return load_settings(
-        profile="k8s",
-        kafka_bootstrap="kafka:9092",
-        s3_endpoint="https://s3.example",
-        airflow_ui_url="https://airflow.example",
-        **secrets,
-    )
-
-
 def test_one_task_per_model_between_the_raw_zone_sensor_and_the_summary() -> None:
     project = load_project()
     dag = marts_dag(project, load_settings())

@@ -12,19 +12,6 @@ from sluice.orchestration.moderation_dag import TASKS, model_summary_message, mo
 from sluice.settings import Settings, load_settings
 
 
-@pytest.fixture(scope="module")
-def k8s_settings() -> Settings:
-    secrets = {"s3_access_key": "k", "s3_secret_key": "s", "postgres_password": "p"}
-    return load_settings(
-        profile="k8s",
-        kafka_bootstrap="kafka:9092",
-        s3_endpoint="https://s3.example",
-        airflow_ui_url="https://airflow.example",
-        mlflow_tracking_url="https://mlflow.example",
-        **secrets,
-    )
-
-
 def test_the_steps_run_in_order_after_the_training_mart_is_published() -> None:
     dag = moderation_dag(load_project(), load_settings())
     assert [task.task_id for task in dag.topological_sort()] == list(TASKS)
