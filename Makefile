@@ -35,8 +35,8 @@ build/jars/%/.copied: jars/%/pom.xml
 	mvn --batch-mode --quiet -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/build/jars/$*
 	@touch $@
 
-# The offline checks of terraform/ (tests/terraform): hclfmt built with `go install` into build/bin, and checkov in
-# its own locked environment (it pins its own python-hcl2 and many cloud SDKs).
+# The offline checks of helm/, terraform/ and docker/: helm, kubeconform and hclfmt built with `go install` into
+# build/bin, and checkov and hadolint in their own locked environment (checkov pins many cloud SDKs).
 tools/iac/.venv/.synced: scripts/install-iac-tools tools/iac/pyproject.toml tools/iac/uv.lock
 	scripts/install-iac-tools
 	@touch $@
