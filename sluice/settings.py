@@ -146,7 +146,8 @@ class Settings(BaseSettings):
     k8s_namespace: str = "sluice"
     k8s_settings_config_map: str = "sluice-settings"  # SLUICE_* settings for jobs, from the Helm chart
     k8s_settings_secret: str = "sluice-secrets"  # SLUICE_* secrets for jobs
-    k8s_spark_service_account: str = "sluice-spark"
+    k8s_spark_service_account: str = "sluice-spark"  # the mart builds' drivers and executors
+    k8s_speed_track_service_account: str = "sluice-speed-track"  # its IAM role writes speed/, not the marts' zones
     k8s_spark_executors: int = 2
     k8s_spark_executor_cores: int = 2
     k8s_spark_executor_memory: str = "4g"

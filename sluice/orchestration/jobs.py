@@ -86,6 +86,8 @@ class SparkJob:
             {"secretRef": {"name": settings.k8s_settings_secret}},
         ]
         labels = {"app.kubernetes.io/part-of": "sluice", "sluice/job": self.name}
+        # Each account has its own IAM role (terraform/envs/prod/iam.tf), limited to the zones the job writes.
+        account = settings.k8s_speed_track_service_account if self.streaming else settings.k8s_spark_service_account
         return {
             "apiVersion": "sparkoperator.k8s.io/v1beta2",
             "kind": "SparkApplication",
@@ -104,7 +106,7 @@ class SparkJob:
                 "driver": {
                     "cores": 1,
                     "memory": settings.speed_driver_memory if self.streaming else settings.spark_driver_memory,
-                    "serviceAccount": settings.k8s_spark_service_account,
+                    "serviceAccount": account,
                     "labels": labels,
                     "envFrom": env_from,
                     "envVars": dict(env or {}),
@@ -113,6 +115,7 @@ class SparkJob:
                     "instances": settings.k8s_spark_executors,
                     "cores": settings.k8s_spark_executor_cores,
                     "memory": settings.k8s_spark_executor_memory,
+                    "serviceAccount": account,
                     "labels": labels,
                     "envFrom": env_from,
                     "envVars": dict(env or {}),
