@@ -97,7 +97,7 @@ class SparkJob:
                 "pythonVersion": "3",
                 "mode": "cluster",
                 "image": settings.spark_image,
-                "imagePullPolicy": "IfNotPresent",
+                "imagePullPolicy": "Always",  # a manifest check per pod start: a re-pushed tag cannot linger
                 "mainApplicationFile": f"local:///opt/sluice/{self.module.replace('.', '/')}.py",
                 "arguments": list(self.arguments),
                 "sparkVersion": settings.spark_version,

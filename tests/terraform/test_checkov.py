@@ -2,54 +2,31 @@
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from typing import Any
 
 import pytest
 
+from tests.checkov import ANNOTATED, checkov_report, failed_checks, unexplained_skips
 from tests.terraform.config import REPO, TERRAFORM, tf_files
 
-CHECKOV = REPO / "tools" / "iac" / ".venv" / "bin" / "checkov"
-INSTALL = "run scripts/install-iac-tools (make setup runs it): it syncs checkov's locked environment in tools/iac/.venv"
 SKIP = re.compile(r"#\s*checkov:skip=(?P<rest>.*)")
-ANNOTATED = re.compile(r"(?P<id>CKV2?_[A-Z0-9]+_\d+):(?P<reason>\S.{15,})")  # an id and a reason of a few words
 
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV.relative_to(REPO)} is missing: {INSTALL}")
-    # --skip-download: no call to Prisma Cloud (none is reachable here, and none is needed for the built-in checks).
-    command = [CHECKOV, "-d", TERRAFORM, "--framework", "terraform", "--compact", "--skip-download", "-o", "json"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=REPO)
-    assert result.returncode in (0, 1), f"checkov failed to run ({result.returncode}):\n{result.stderr[-3000:]}"
-    output = json.loads(result.stdout)
-    reports = output if isinstance(output, list) else [output]
-    (terraform,) = [r for r in reports if r["check_type"] == "terraform"]
-    return terraform
+    return checkov_report(TERRAFORM, "terraform")
 
 
 def test_checkov_finds_no_failed_check(report: dict[str, Any]) -> None:
-    failed = [
-        f"{check['check_id']} {check['resource']} ({check['file_path']}): {check['check_name']}"
-        for check in report["results"]["failed_checks"]
-    ]
     hint = "fix them, or skip one in its resource with #checkov:skip=<id>:<why it does not apply>"
-    assert not failed, f"checkov failed checks ({hint}):\n" + "\n".join(failed)
+    assert not (failed := failed_checks(report)), f"checkov failed checks ({hint}):\n" + "\n".join(failed)
     assert report["summary"]["parsing_errors"] == 0
     assert report["summary"]["passed"] > 300, "checkov saw the whole configuration"
 
 
 def test_every_skipped_check_carries_a_reason(report: dict[str, Any]) -> None:
-    skipped = report["results"]["skipped_checks"]
-    unexplained = [
-        f"{check['check_id']} {check['resource']}"
-        for check in skipped
-        if not ANNOTATED.fullmatch(f"{check['check_id']}:{check['check_result'].get('suppress_comment', '')}")
-    ]
-    assert not unexplained, f"skipped without a reason: {unexplained}"
+    assert not (unexplained := unexplained_skips(report)), f"skipped without a reason: {unexplained}"
 
 
 def test_skips_are_inline_annotations_only() -> None:
