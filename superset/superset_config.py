@@ -33,6 +33,9 @@ SQLALCHEMY_DATABASE_URI = os.environ["SUPERSET_METADATA_DB_URI"]
 
 # Roles and users are provisioned by `sluice superset sync` over the REST API.
 FAB_ADD_SECURITY_API = True
+# `sluice superset sync` lists each kind of object in one page: Superset's lists have no stable order (the security
+# API's none at all), so the pages of a longer list overlap and miss rows.
+FAB_API_MAX_PAGE_SIZE = 10_000
 
 # Chart results are cached in the metadata database, which every gunicorn worker shares, and their keys are recorded
 # there too, so the refresh DAG can drop exactly the results of the marts it just published

@@ -7,6 +7,8 @@ from typing import Any
 
 import requests
 
+_ONE_PAGE = 10_000  # FAB_API_MAX_PAGE_SIZE in superset/superset_config.py
+
 
 class SupersetError(RuntimeError):
     """Superset refused a request or cannot be reached; the message says which and why."""
@@ -64,19 +66,19 @@ class SupersetClient:
         return self.request("DELETE", path)
 
     def find(self, resource: str, columns: list[str] | None = None, **equal: object) -> list[dict[str, Any]]:
-        """Every `resource` object whose fields equal the keyword values (Superset's list API, all pages)."""
-        found: list[dict[str, Any]] = []
-        page = 0
-        while True:
-            query: dict[str, object] = {
-                "filters": [{"col": col, "opr": "eq", "value": value} for col, value in equal.items()],
-                "page": page,
-                "page_size": 100,
-            }
-            if columns:
-                query["columns"] = columns
-            result = self.get(f"/api/v1/{resource}/", q=rison(query))
-            found.extend(result["result"])
-            if len(found) >= result["count"] or not result["result"]:
-                return found
-            page += 1
+        """Every `resource` object whose fields equal the keyword values, in one page of Superset's list API: its
+        lists have no stable order, so the pages of a longer list would overlap and miss rows."""
+        query: dict[str, object] = {
+            "filters": [{"col": col, "opr": "eq", "value": value} for col, value in equal.items()],
+            "page": 0,
+            "page_size": _ONE_PAGE,
+        }
+        if columns:
+            query["columns"] = columns
+        result = self.get(f"/api/v1/{resource}/", q=rison(query))
+        if len(result["result"]) < result["count"]:
+            raise SupersetError(
+                f"Superset holds {result['count']} {resource} objects, more than one page of {len(result['result'])}; "
+                "raise FAB_API_MAX_PAGE_SIZE in superset/superset_config.py"
+            )
+        return list(result["result"])
