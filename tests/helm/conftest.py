@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -31,6 +33,10 @@ REQUIRED_SETTINGS = {
     "s3_endpoint": "https://s3.eu-west-1.amazonaws.com",
     "lake_bucket": "test-lake",
 }
+K8S_SCHEMAS = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+CRD = REPO_ROOT.parent / "shared" / "schemas" / "spark-operator" / "sparkoperator.k8s.io_sparkapplications.yaml"
+# "/api/_definitions.json#/$defs/X" (the schemas) and "#/$defs/X" (the definitions) -> "#/definitions/X"
+LOCAL_REF = re.compile(r'"[^"#]*(?:_definitions\.json)?#/(?:\$defs|definitions)/')
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod")
 
 
@@ -108,3 +114,65 @@ def pod_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]
                     if isinstance(pod, dict) and pod.get("kind") == "Pod":
                         specs.append((f"{where}[{key}]", pod["spec"]))
     return specs
+
+
+# --- kubeconform ----------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def crd_schema() -> dict[str, Any]:
+    """The SparkApplication's OpenAPI schema, from the spark-operator's CRD."""
+    assert CRD.exists(), f"{CRD} is missing (the spark-operator's CRD, kept in ../shared/schemas)"
+    crd = yaml.safe_load(CRD.read_text())
+    return next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta2")["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
+
+
+def kubeconform_file(kind: str, api_version: str) -> str:
+    """kubeconform's {{ .ResourceKind }}{{ .KindSuffix }}: the kind in lower case, -<group's first label>-<version>."""
+    group, _, version = api_version.rpartition("/")
+    return f"{kind.lower()}-{group.split('.')[0]}-{version}.json" if group else f"{kind.lower()}-{version}.json"
+
+
+def strict(schema: Any) -> Any:
+    """An OpenAPI schema of a CRD with unknown fields refused, as kubeconform's strict schemas refuse them."""
+    if isinstance(schema, dict):
+        schema = {key: strict(value) for key, value in schema.items()}
+        open_object = "additionalProperties" in schema or schema.get("x-kubernetes-preserve-unknown-fields")
+        if schema.get("type") == "object" and "properties" in schema and not open_object:
+            schema["additionalProperties"] = False
+    elif isinstance(schema, list):
+        schema = [strict(value) for value in schema]
+    return schema
+
+
+def write_schemas(folder: Path, objects: list[dict[str, Any]]) -> Path:
+    """Standalone schemas for the kinds of `objects`: each with the shared definitions embedded (kubeconform does
+    not follow `_definitions.json`), and the SparkApplication CRD's."""
+    source = K8S_SCHEMAS / f"v{KUBE_VERSION}-local-strict"
+    definitions = json.loads((source / "_definitions.json").read_text())
+    shared = json.loads(
+        LOCAL_REF.sub('"#/definitions/', json.dumps(definitions.get("definitions") or definitions["$defs"]))
+    )
+    for kind, api_version in {(o["kind"], o["apiVersion"]) for o in objects}:
+        name = kubeconform_file(kind, api_version)
+        if kind == "SparkApplication":
+            (folder / name).write_text(json.dumps(strict(crd_schema())))
+            continue
+        schema = json.loads(LOCAL_REF.sub('"#/definitions/', (source / name).read_text()))
+        schema["definitions"] = shared
+        for key in ("$schema", "$id"):  # one self-contained document, read as kubeconform's default draft
+            schema.pop(key, None)
+        (folder / name).write_text(json.dumps(schema))
+    return folder
+
+
+def kubeconform(manifests: str, schemas: Path) -> dict[str, Any]:
+    """kubeconform's JSON report in strict mode, with its exit code as `returncode`."""
+    location = str(schemas / "{{ .ResourceKind }}{{ .KindSuffix }}.json")
+    result = subprocess.run(
+        [str(tool(KUBECONFORM)), "-strict", "-summary", "-output", "json", "-schema-location", location, "-"],
+        input=manifests, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    report: dict[str, Any] = json.loads(result.stdout)
+    report["returncode"] = result.returncode
+    return report

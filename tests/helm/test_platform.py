@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,14 @@ from jsonschema.validators import validator_for
 from referencing import Registry, Resource
 from referencing.jsonschema import specification_with
 
-ROOT = Path(__file__).resolve().parents[2]
+from sluice.settings import REPO_ROOT
+from tests.helm.conftest import CRD, K8S_SCHEMAS, KUBE_VERSION, helm, kubeconform, write_schemas
+
+ROOT = REPO_ROOT
 CHART = ROOT / "helm" / "sluice-platform"
 VENDOR = ROOT / "helm" / "vendor" / "spark-operator"
 FIXTURES = ROOT / "tests" / "fixtures" / "charts"
-HELM = ROOT / "build" / "bin" / "helm"
-KUBECONFORM = ROOT / "build" / "bin" / "kubeconform"
-KUBE_VERSION = "1.34.0"
-K8S_SCHEMAS = ROOT / ".venv/lib/python3.11/site-packages/kubernetes_validate/kubernetes-json-schema"
-INSTALL_HINT = "run scripts/install-iac-tools (helm and kubeconform into build/bin with go install)"
+SHARED_CRDS = CRD.parent
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
@@ -278,23 +276,13 @@ def _terraform_service_accounts() -> dict[str, str]:
 # (d) the vendored spark-operator renders and every object validates
 
 
-def _tool(path: Path) -> Path:
-    if not path.exists():
-        pytest.fail(f"{path.relative_to(ROOT)} is missing: {INSTALL_HINT}")
-    return path
-
-
 @pytest.fixture(scope="module")
 def operator_manifests(values: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> str:
-    helm = _tool(HELM)
     tmp = tmp_path_factory.mktemp("spark-operator")
     values_file = tmp / "values.yaml"
     values_file.write_text(yaml.safe_dump({k: v for k, v in values["spark-operator"].items() if k != "enabled"}))
-    result = subprocess.run(
-        [str(helm), "template", "spark-operator", str(VENDOR), "--namespace", "spark-operator",
-         "--kube-version", KUBE_VERSION, "--include-crds", "-f", str(values_file)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    result = helm("template", "spark-operator", str(VENDOR), "--namespace", "spark-operator",
+                  "--kube-version", KUBE_VERSION, "--include-crds", "-f", str(values_file))  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -304,40 +292,13 @@ def operator_objects(operator_manifests: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(operator_manifests) if doc]
 
 
-def _standalone_schemas(kinds: set[str], dest: Path) -> None:
-    """kubeconform cannot follow `_definitions.json#/...`: embed the definitions in each needed schema."""
-    src = K8S_SCHEMAS / f"v{KUBE_VERSION}-local-strict"
-    definitions = json.loads((src / "_definitions.json").read_text())["$defs"]
-    for name in kinds:
-        path = src / name
-        if not path.exists():
-            continue
-        schema = json.loads(re.sub(r'"[^"]*_definitions\.json#/', '"#/', path.read_text()))
-        schema.pop("$id", None)
-        schema["$defs"] = definitions
-        (dest / name).write_text(json.dumps(schema))
-
-
-def _schema_file(obj: dict[str, Any]) -> str:
-    group, _, version = obj["apiVersion"].rpartition("/")
-    suffix = f"-{group.split('.')[0]}-{version}" if group else f"-{version}"
-    return f"{obj['kind'].lower()}{suffix}.json"
-
-
 def test_spark_operator_objects_validate_with_kubeconform_strict(
     operator_manifests: str, operator_objects: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    kubeconform = _tool(KUBECONFORM)
-    _standalone_schemas({_schema_file(o) for o in operator_objects}, tmp_path)
-    result = subprocess.run(
-        [str(kubeconform), "-strict", "-summary", "-output", "json",
-         "-schema-location", str(tmp_path / "{{ .ResourceKind }}{{ .KindSuffix }}.json")],
-        input=operator_manifests, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    report = json.loads(result.stdout)
+    report = kubeconform(operator_manifests, write_schemas(tmp_path, operator_objects))
     summary = report["summary"]
     problems = [r for r in report.get("resources", []) if r.get("status") != "statusValid"]
-    assert result.returncode == 0, (problems, result.stderr)
+    assert report["returncode"] == 0, problems
     assert (summary["invalid"], summary["errors"], summary["skipped"]) == (0, 0, 0), (summary, problems)
     assert summary["valid"] == len(operator_objects) >= 10
     kinds = {o["kind"] for o in operator_objects}
@@ -350,11 +311,10 @@ def test_spark_operator_crds_against_the_shared_sparkapplication_schemas(
     """Every field of the vendored (2.5.2) CRDs is in the shared schemas (2.5.0-rc.0) the repository's manifests are
     validated against; the shared ones also know a few newer fields (KNOWN_NEWER), which Sluice's manifests must not
     use until the operator is upgraded."""
-    shared = Path("/work/shared/schemas/spark-operator")
+    shared = SHARED_CRDS
     crds = {o["metadata"]["name"]: o for o in operator_objects if o["kind"] == "CustomResourceDefinition"}
     assert {"sparkapplications.sparkoperator.k8s.io", "scheduledsparkapplications.sparkoperator.k8s.io"} <= set(crds)
-    if not shared.exists():
-        pytest.skip("shared schemas not present on this machine")
+    assert shared.exists(), f"{shared} is missing (the spark-operator's CRDs, kept in ../shared/schemas)"
     for name in ("sparkapplications", "scheduledsparkapplications"):
         theirs = _yaml(shared / f"sparkoperator.k8s.io_{name}.yaml")
         ours = crds[f"{name}.sparkoperator.k8s.io"]
@@ -421,15 +381,15 @@ def test_kubeconform_strict_rejects_an_unknown_field(
     operator_manifests: str, operator_objects: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     """The converted schemas are really applied: an unknown field in a Deployment's spec is an error."""
-    kubeconform = _tool(KUBECONFORM)
-    _standalone_schemas({_schema_file(o) for o in operator_objects}, tmp_path)
-    deployment = next(o for o in operator_objects if o["kind"] == "Deployment")
-    deployment = copy.deepcopy(deployment)
+    deployment = copy.deepcopy(next(o for o in operator_objects if o["kind"] == "Deployment"))
     deployment["spec"]["replicaz"] = 1
-    result = subprocess.run(
-        [str(kubeconform), "-strict", "-summary", "-output", "json",
-         "-schema-location", str(tmp_path / "{{ .ResourceKind }}{{ .KindSuffix }}.json")],
-        input=yaml.safe_dump(deployment), capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode != 0
-    assert json.loads(result.stdout)["summary"]["invalid"] == 1
+    report = kubeconform(yaml.safe_dump(deployment), write_schemas(tmp_path, operator_objects))
+    assert report["returncode"] != 0
+    assert report["summary"]["invalid"] == 1
+
+
+def test_airflow_version_is_the_one_in_the_sluice_image(values: dict[str, Any]) -> None:
+    """The chart adapts to `airflowVersion`; the image's Airflow is the one uv.lock pins for the repository."""
+    pinned = re.search(r'"apache-airflow\[[^\]]*\]==([\d.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pinned, "pyproject.toml pins apache-airflow exactly"
+    assert values["airflow"]["airflowVersion"] == pinned.group(1)

@@ -1,17 +1,14 @@
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from sluice.orchestration.jobs import SparkJob
-from sluice.settings import REPO_ROOT, load_settings
-from tests.helm.conftest import REQUIRED_SETTINGS, find, one, render_chart, render_ci
+from sluice.settings import load_settings
+from tests.helm.conftest import REQUIRED_SETTINGS, crd_schema, find, one, render_chart, render_ci
 
-CRD = REPO_ROOT.parent / "shared" / "schemas" / "spark-operator" / "sparkoperator.k8s.io_sparkapplications.yaml"
 ON = {"speedTrack": {"enabled": True}}
 
 
@@ -66,13 +63,6 @@ def test_driver_and_executors_run_as_the_speed_tracks_own_account() -> None:
 def test_python_renders_the_speed_tracks_account_too() -> None:
     for pod in ("driver", "executor"):
         assert python_application()["spec"][pod]["serviceAccount"] == chart_application()["spec"][pod]["serviceAccount"]
-
-
-@functools.cache
-def crd_schema() -> dict[str, Any]:
-    assert CRD.exists(), f"{CRD} is missing (the spark-operator's CRD, kept in ../shared/schemas)"
-    crd = yaml.safe_load(CRD.read_text())
-    return next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta2")["schema"]["openAPIV3Schema"]
 
 
 @pytest.mark.parametrize("values_file", ["production-values.yaml"])
