@@ -17,12 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from sluice.marts.project import Model, Project, load_project
-from sluice.serving.dashboards import DASHBOARDS_DIR, TIME_COLUMN, Chart, DashboardSpec, load_dashboards
+from sluice.serving.dashboards import (
+    DASHBOARDS_DIR,
+    SERVING_VIEWS,
+    TIME_COLUMN,
+    Chart,
+    DashboardSpec,
+    load_dashboards,
+)
 from sluice.serving.speed_views import SOURCE_COLUMN, SOURCE_DESCRIPTION
 from sluice.serving.superset_api import SupersetClient, SupersetError
 from sluice.serving.superset_objects import chart_params, chart_query_context, dashboard_layout, dashboard_metadata
 from sluice.settings import Settings
-from sluice.speed import FAMILIES
 from sluice.stack.superset import ADMIN_USER, ANALYST_USER, login_hint, password
 
 DATABASE_NAME = "Sluice marts"
@@ -126,7 +132,7 @@ def sync(settings: Settings, project: Project | None = None, dashboards_dir: Pat
     report = SyncReport()
     database_id = _sync_database(client, settings, report)
     tables = [Table(model) for model in project.marts]
-    tables += [Table(project.model(family.mart), family.view) for family in FAMILIES]
+    tables += [Table(project.model(mart), view) for mart, view in SERVING_VIEWS.items()]
     synced = {table.name: _sync_dataset(client, database_id, table, settings, report) for table in tables}
     datasets = {name: dataset_id for name, dataset_id in synced.items() if dataset_id is not None}
     # One listing of each: the API cannot filter on certified_by, and a lookup per chart would list them again.
