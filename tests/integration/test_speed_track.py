@@ -60,6 +60,9 @@ class SpeedTrack:
             pytest.fail(f"the speed track did not start:\n{self.log.read_text()[-3000:]}")
         assert self.process.poll() is None, self.log.read_text()[-3000:]
 
+    def log_tail(self) -> str:
+        return f"the speed track's log ends:\n{self.log.read_text()[-6000:]}"
+
     def kill(self) -> None:
         """SIGKILL the job and everything it started (its JVM, Python workers), as when a pod dies."""
         assert self.process is not None
@@ -144,7 +147,7 @@ def progress(settings: Settings) -> dict[str, tuple[int, int]]:
 
 
 def test_hourly_totals_equal_hand_counts_with_duplicates_late_and_malformed_records(speed_lake: Any) -> None:
-    settings, _ = speed_lake
+    settings, track = speed_lake
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # H; the previous hour is P
     previous = hour - timedelta(hours=1)
     send = Sender(settings)
@@ -160,7 +163,14 @@ def test_hourly_totals_equal_hand_counts_with_duplicates_late_and_malformed_reco
     send.event("marketplace.searches", "search_performed", previous + timedelta(minutes=54), search_id="s1",
                user_id=4, query="phone")  # fmt: skip
     send.raw(listings, b'{"event_id": "cut-off", "event_type": "listing_vie')  # malformed: cut off mid-write
-    send.flush()  # all of P before any of H: a micro-batch that saw H first would leave P behind its watermark
+    send.flush()
+    # All of P counted before any of H is sent: a micro-batch that saw H first would leave P behind its watermark.
+    # (Once, in CI, P's listings were missing from the by-region view while the activity view had them; the speed
+    # track's log, now attached to a failure, will tell whether the family read H before P.)
+    first = {(str(previous.date()), previous.hour): (4, 2, 2, 1, 0, 0, 0, 0, 0, "speed")}
+    assert wait_for(lambda: activity(view(settings, "activity_hourly")), first) == first, track.log_tail()
+    listed_first = {(str(previous.date()), previous.hour, 3, "digital"): (2, 15000)}
+    assert wait_for(lambda: by_region(settings), listed_first) == listed_first, track.log_tail()
     # H: a chat between buyer 3 and seller 1 ending in a sale, a listing in another region, a report, a decision.
     send.event(chats, "chat_started", hour + timedelta(minutes=1), chat_id=1, listing_id=1, buyer_id=3, seller_id=1)
     send.event(chats, "message_sent", hour + timedelta(minutes=2), chat_id=1, sender_id=3, length=10)
@@ -183,13 +193,13 @@ def test_hourly_totals_equal_hand_counts_with_duplicates_late_and_malformed_reco
         (str(previous.date()), previous.hour): (4, 2, 2, 1, 0, 0, 0, 0, 0, "speed"),  # users 1, 2, 3, 4
         (str(hour.date()), hour.hour): (4, 1, 0, 0, 1, 2, 1, 9000, 1, "speed"),  # users 1, 3, 5, 6
     }
-    assert wait_for(lambda: activity(view(settings, "activity_hourly")), on_time) == on_time
+    assert wait_for(lambda: activity(view(settings, "activity_hourly")), on_time) == on_time, track.log_tail()
 
     listed = {
         (str(previous.date()), previous.hour, 3, "digital"): (2, 15000),
         (str(hour.date()), hour.hour, 7, "books"): (1, 7000),
     }
-    assert wait_for(lambda: by_region(settings), listed) == listed
+    assert wait_for(lambda: by_region(settings), listed) == listed, track.log_tail()
 
     # Each family's watermark comes from its own events, and Spark judges lateness by the watermark as the
     # micro-batch before had it; so one more batch must pass in both before the late records go: a listing at
@@ -198,9 +208,9 @@ def test_hourly_totals_equal_hand_counts_with_duplicates_late_and_malformed_reco
                category="plants", title="fern", price=100)  # fmt: skip
     send.flush()
     ticked = {**on_time, (str(hour.date()), hour.hour): (5, 2, 0, 0, 1, 2, 1, 9000, 1, "speed")}  # + user 4
-    assert wait_for(lambda: activity(view(settings, "activity_hourly")), ticked) == ticked
+    assert wait_for(lambda: activity(view(settings, "activity_hourly")), ticked) == ticked, track.log_tail()
     listed[(str(hour.date()), hour.hour, 9, "plants")] = (1, 100)
-    assert wait_for(lambda: by_region(settings), listed) == listed
+    assert wait_for(lambda: by_region(settings), listed) == listed, track.log_tail()
 
     # Now records at H+03 and H+05 are within the watermark and land in H; records from P (:45 and :58) are beyond
     # it and left to the batch track; the sale's retry is a duplicate within the watermark.
@@ -216,11 +226,11 @@ def test_hourly_totals_equal_hand_counts_with_duplicates_late_and_malformed_reco
         (str(previous.date()), previous.hour): (4, 2, 2, 1, 0, 0, 0, 0, 0, "speed"),
         (str(hour.date()), hour.hour): (7, 2, 1, 0, 1, 2, 1, 9000, 1, "speed"),  # + users 8, 9; + one view
     }
-    assert wait_for(lambda: activity(view(settings, "activity_hourly")), final) == final
+    assert wait_for(lambda: activity(view(settings, "activity_hourly")), final) == final, track.log_tail()
     # The activity family reads every topic: every record was read (so the late ones were seen and left out), and
     # the two malformed ones were refused.
     everything = (send.count, 2)
-    assert wait_for(lambda: progress(settings)["activity_hourly"], everything) == everything
+    assert wait_for(lambda: progress(settings)["activity_hourly"], everything) == everything, track.log_tail()
     assert activity(view(settings, "activity_hourly")) == final
     assert by_region(settings) == listed
 
