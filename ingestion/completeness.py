@@ -198,8 +198,8 @@ class Completeness:
         state = self._state(topic)
         if state.first_hour is None:
             return []
-        partitions = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=lake.ingest_progress_prefix(topic))
-        documents = [self._get(item["Key"]) for item in partitions.get("Contents", [])]
+        partitions = list_objects(self.s3, self.bucket, lake.ingest_progress_prefix(topic))
+        documents = [self._get(item["Key"]) for item in partitions]
         watermark = topic_watermark((Progress.parse(doc) for doc in documents if doc), self.lateness)
         due = hours_to_mark(watermark, state.marked_until, state.first_hour)
         due += sorted(hour for t, hour in self.reopened if t == topic)
@@ -221,7 +221,7 @@ class Completeness:
 
     def _write_marker(self, topic: str, hour: datetime, watermark: datetime | None) -> None:
         key, folder = lake.marker_key(topic, hour), lake.raw_hour_prefix(topic, hour)
-        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=folder).get("Contents", [])
+        listed = list(list_objects(self.s3, self.bucket, folder))  # a busy hour holds thousands: every page
         previous = self._get(key)
         # A compacted object keeps the list of the objects it replaced (ingestion/compaction.py); one of those still
         # here is left over from an interrupted compaction, which deletes it next time, and holds no rows of its own.

@@ -214,3 +214,15 @@ def test_a_backfill_in_airflow_compacts_each_day_of_its_range(bucket: tuple[S3Cl
     assert [run["data_interval_start"][:10] for run in runs] == ["2026-03-12", "2026-03-13"]
     compacted = [day for day in days if len(_folder(s3, name, datetime(day.year, day.month, day.day))) == 2]
     assert compacted == [date(2026, 3, 11), date(2026, 3, 12)]
+
+
+def test_a_marker_lists_every_object_of_an_hour_that_holds_more_than_one_listing_page(
+    bucket: tuple[S3Client, Settings],
+) -> None:
+    """S3 lists 1,000 keys a page; an hour of a busy topic (36 partitions, a flush every 30 s) holds thousands."""
+    s3, settings = bucket
+    keys = [_put_raw(s3, settings.lake_bucket, HOUR_0, partition=0, offsets=range(o, o + 1)) for o in range(1001)]
+    _mark(settings, s3, HOUR_0)
+    marker = _marker(s3, settings.lake_bucket, HOUR_0)
+    assert sorted(o["key"] for o in marker["objects"]) == sorted(keys)
+    assert marker["rows"] == 1001

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -96,6 +98,12 @@ class FakeLake:
         return {
             "Contents": [{"Key": k, "Size": len(v)} for k, v in sorted(self.objects.items()) if k.startswith(Prefix)]
         }
+
+    def get_paginator(self, operation: str) -> FakeLake:
+        return self
+
+    def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:
+        return [self.list_objects_v2(Bucket, Prefix)]
 
     def document(self, key: str) -> Any:
         return json.loads(self.objects[key]) if key in self.objects else None
