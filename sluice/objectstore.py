@@ -12,11 +12,12 @@ from sluice.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from pyarrow import fs
 else:
     S3Client = object
 
 
-__all__ = ["S3Client", "delete_keys", "has_objects", "list_objects", "s3_client"]
+__all__ = ["S3Client", "arrow_filesystem", "delete_keys", "has_objects", "list_objects", "s3_client"]
 
 
 def s3_client(settings: Settings, *, reader: bool = False, connect_timeout: float = 10, retries: int = 5) -> S3Client:
@@ -33,6 +34,22 @@ def s3_client(settings: Settings, *, reader: bool = False, connect_timeout: floa
             retries={"max_attempts": retries, "mode": "standard"},
             s3={"addressing_style": "path"},
         ),
+    )
+
+
+def arrow_filesystem(settings: Settings) -> fs.FileSystem:
+    """The lake's object store as a pyarrow FileSystem, with the jobs' identity; paths are `<bucket>/<key>`."""
+    from urllib.parse import urlsplit
+
+    from pyarrow import fs
+
+    endpoint = urlsplit(settings.s3_url)
+    return fs.S3FileSystem(
+        access_key=settings.secret("s3_access_key"),
+        secret_key=settings.secret("s3_secret_key"),
+        region=settings.s3_region,
+        endpoint_override=endpoint.netloc,
+        scheme=endpoint.scheme or "https",
     )
 
 

@@ -113,6 +113,16 @@ class Settings(BaseSettings):
     # The transformer's size: `full` on a GPU, `tiny` (a few CPU steps) otherwise; `auto` picks by what is present.
     ml_transformer_profile: Literal["auto", "tiny", "full"] = "auto"
 
+    # BigQuery, the marts' warehouse copy (`sluice.serving.bigquery`): each published day of the chosen marts replaces
+    # that day's partition of a day-partitioned table. The dataset and the loader's identity are Terraform's
+    # (terraform/modules/bigquery); credentials are Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS).
+    bigquery_project: str | None = None  # unset or empty: publishing is off (its DAG stays paused and says so)
+    bigquery_dataset: str = "sluice_marts"
+    bigquery_location: str = "EU"  # the dataset's, and so every job's; terraform's default too
+    bigquery_marts: tuple[str, ...] = ("mart_gmv_daily", "mart_marketplace_kpis", "mart_active_users")
+    bigquery_max_query_bytes: int = 10 * 1024**3  # the cost guard: a query whose dry run scans more is refused
+    bigquery_api_endpoint: str | None = None  # a stand-in for the API in tests (anonymous credentials); never in prod
+
     # The speed track (`sluice speed`): Structured Streaming from Kafka into the lake's speed zone, its own JVM.
     speed_watermark_minutes: int = 10  # events this much older than the newest seen are left to the batch track
     speed_trigger_seconds: float = 1.0  # a micro-batch this often
