@@ -14,22 +14,29 @@ def worker_counters(settings: Settings) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted((settings.home / "ingest").glob("worker-*.json"))]
 
 
-def group_lag(settings: Settings, topics: list[str]) -> dict[str, int]:
-    """Per topic: records not yet committed by the sink's consumer group."""
+def committed_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
+    """The sink's consumer group's committed offset per partition of the topics (0 where it committed none)."""
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers, client_id="sluice-status")
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, client_id="sluice-status")
     try:
         committed = admin.list_group_offsets(settings.ingest_group).get(settings.ingest_group, {})
+    finally:
+        admin.close()
+    return {tp: max(done.offset, 0) for tp, done in committed.items() if tp.topic in topics}
+
+
+def group_lag(settings: Settings, topics: list[str]) -> dict[str, int]:
+    """Per topic: records not yet committed by the sink's consumer group."""
+    committed = committed_offsets(settings, topics)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, client_id="sluice-status")
+    try:
         partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
         ends = consumer.end_offsets(partitions)
-        lag: dict[str, int] = {topic: 0 for topic in topics}
-        for tp, end in ends.items():
-            done = committed.get(tp)
-            lag[tp.topic] += end - (done.offset if done and done.offset >= 0 else 0)
-        return lag
     finally:
         consumer.close()
-        admin.close()
+    lag: dict[str, int] = {topic: 0 for topic in topics}
+    for tp, end in ends.items():
+        lag[tp.topic] += end - committed.get(tp, 0)
+    return lag
 
 
 def topic_size(settings: Settings, topic: str) -> int:

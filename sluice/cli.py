@@ -17,6 +17,8 @@ app = typer.Typer(help="Sluice: Kafka -> S3 lake -> Spark marts, on a local stac
 app.add_typer(marts_app, name="marts")
 app.add_typer(superset_app, name="superset")
 app.command("ml", context_settings=PASS_THROUGH, add_help_option=False)(ml)
+bigquery_app = typer.Typer(help="The marts' warehouse copy on BigQuery.", no_args_is_help=True)
+app.add_typer(bigquery_app, name="bigquery")
 
 
 def _settings() -> Settings:
@@ -39,6 +41,29 @@ def _print_status(rows: list[ServiceStatus]) -> None:
 def _fail(error: StackError) -> typer.Exit:
     typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
     return typer.Exit(1)
+
+
+@bigquery_app.command("publish")
+def bigquery_publish(
+    ds: Annotated[str, typer.Option("--date", help="The published day to copy (UTC), YYYY-MM-DD.")],
+    marts: Annotated[
+        list[str] | None, typer.Option("--mart", help="A mart to copy; default SLUICE_BIGQUERY_MARTS.")
+    ] = None,
+) -> None:
+    """Replace the day's partition of each mart's BigQuery table with the lake's (the DAG does this after a publish)."""
+    from datetime import UTC, date, datetime
+
+    from sluice.serving.bigquery import BigQueryError, publish
+
+    settings = _settings()
+    run_id = f"cli__{datetime.now(UTC):%Y%m%dT%H%M%S}"  # a new run: a fresh job id even for unchanged data
+    try:
+        loaded = publish(settings, marts or list(settings.bigquery_marts), date.fromisoformat(ds), run_id)
+    except BigQueryError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    for item in loaded:
+        typer.echo(f"{item.partition}: {item.rows} rows (job {item.job_id})")
 
 
 @app.command()
@@ -157,6 +182,26 @@ def sql(query: Annotated[str, typer.Argument(help="One SQL statement, e.g. a SEL
     widths = [max(len(text) for text in column) for column in zip(names, *rows, strict=True)] if names else []
     for line in (names, *rows):
         typer.echo("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip())
+
+
+@app.command()
+def audit(
+    day: Annotated[str, typer.Option("--date", help="The day to reconcile, YYYY-MM-DD (its marts built).")],
+) -> None:
+    """Reconcile a day from the Kafka offsets the sink committed to the marts (and BigQuery when it is on); print
+    one table, and exit 1 naming the first link that does not reconcile."""
+    from datetime import date
+
+    from sluice.audit import AuditFailed, run
+    from sluice.marts.project import load_project
+
+    try:
+        report = run(_settings(), load_project(), date.fromisoformat(day))
+    except AuditFailed as failed:
+        typer.echo(failed.report.table())
+        typer.secho(f"error: {failed}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(report.table())
 
 
 @app.command()

@@ -37,6 +37,7 @@ def run_demo(
 ) -> int:
     complete = land_simulated_days(settings, days, seed, echo)
     built, last_run_started = _run_marts_dag(settings, complete, echo)
+    _print_audit(settings, complete[-1], echo)
     _run_model_dag(settings, complete[-1], last_run_started, echo)
     run_live_today(settings, seed, live_seconds, echo)
     _sync_superset(settings, echo)  # after the speed track registered the serving views the Today dashboard reads
@@ -55,6 +56,15 @@ def run_demo(
     echo(f"  mlflow     {settings.mlflow_url} (runs, registered model {settings.ml_model_name}); sluice ml show")
     echo(f"  logs       {settings.logs_dir}")
     return built
+
+
+def _print_audit(settings: Settings, day: date, echo: Callable[[str], None]) -> None:
+    """`sluice audit` of the last day, which its marts run audited too: Kafka offsets to the marts, one table."""
+    from sluice.audit import run
+    from sluice.marts.project import load_project
+
+    echo(f"\nsluice audit --date {day}")
+    echo(run(settings, load_project(), day).table())
 
 
 def _sync_superset(settings: Settings, echo: Callable[[str], None]) -> None:
@@ -140,7 +150,11 @@ def _run_marts_dag(settings: Settings, days: list[date], echo: Callable[[str], N
         airflow.wait_for_dag(dag_id)
         airflow.unpause(dag_id)
     slack_seen = len(read_messages(messages_file(settings)))
-    target = {"lake_bucket": settings.lake_bucket, "marts_schema": settings.marts_schema}  # the DAG's params
+    target = {  # the DAG's params
+        "lake_bucket": settings.lake_bucket,
+        "marts_schema": settings.marts_schema,
+        "ingest_group": settings.ingest_group,
+    }
     published = 0
     for day in days:
         run_id = airflow.trigger(DAG_ID, day, conf=target)

@@ -202,6 +202,11 @@ def table_location(layer: str, model: str) -> str:
     return f"{layer}/{model}"
 
 
+def partition_prefix(layer: str, model: str, ds: date) -> str:
+    """A published partition of a model's table: its Parquet files."""
+    return f"{table_location(layer, model)}/{date_folder(ds)}/"
+
+
 def staging_prefix(model: str, ds: date) -> str:
     """A build's staged partition, before its gate; one `<run>/` folder per build below it."""
     return f"{STAGING}/{model}/{date_folder(ds)}/"

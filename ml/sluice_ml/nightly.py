@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sluice import lake
-from sluice.objectstore import S3Client, delete_keys, s3_client
+from sluice.objectstore import S3Client, delete_keys, list_objects, s3_client
 from sluice.settings import Settings, load_settings
 from sluice_ml.data import LABELS
 
@@ -35,15 +35,8 @@ DECISION = "decision.json"
 SCORED = "scored.json"
 
 
-def _partition_prefix(layer: str, model: str, ds: date) -> str:
-    return f"{lake.table_location(layer, model)}/{lake.date_folder(ds)}/"
-
-
 def _keys(s3: S3Client, bucket: str, prefix: str) -> list[str]:
-    keys = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(item["Key"] for item in page.get("Contents", []))
-    return keys
+    return [item["Key"] for item in list_objects(s3, bucket, prefix)]
 
 
 def download_prefix(s3: S3Client, bucket: str, prefix: str, into: Path) -> list[Path]:
@@ -58,7 +51,7 @@ def download_prefix(s3: S3Client, bucket: str, prefix: str, into: Path) -> list[
 
 def read_partition(settings: Settings, layer: str, model: str, ds: date) -> pa.Table:
     """One published partition of a model's table (Spark's part files), with its dt column."""
-    s3, prefix = s3_client(settings), _partition_prefix(layer, model, ds)
+    s3, prefix = s3_client(settings), lake.partition_prefix(layer, model, ds)
     with tempfile.TemporaryDirectory() as tmp:
         files = download_prefix(s3, settings.lake_bucket, prefix, Path(tmp))
         parts = [path for path in files if path.suffix == ".parquet"]
@@ -188,7 +181,7 @@ def score_step(settings: Settings, ds: date) -> dict[str, Any]:
     rows = data.rows(listings)
     with tempfile.TemporaryDirectory() as tmp:
         proba = load_model(registry.download(name, version, Path(tmp))).predict_proba(rows)
-    s3, prefix = s3_client(settings), _partition_prefix("marts", lake.PREDICTIONS, ds)
+    s3, prefix = s3_client(settings), lake.partition_prefix("marts", lake.PREDICTIONS, ds)
     stale = _keys(s3, settings.lake_bucket, prefix)
     sink = pa.BufferOutputStream()
     pq.write_table(scores_table(name, version, listings, proba), sink)

@@ -29,6 +29,7 @@ DAG_ID = "sluice_marts"
 # A run may build another lake than the deployment's (a test or staging bucket): DAG params, defaults from settings.
 TARGET = {"SLUICE_LAKE_BUCKET": "{{ params.lake_bucket }}", "SLUICE_MARTS_SCHEMA": "{{ params.marts_schema }}"}
 WAIT_TASK = "raw_hours_complete"
+AUDIT_TASK = "audit"
 SUMMARY_TASK = "notify_success"
 
 
@@ -55,6 +56,23 @@ def notify_success(models: list[str], ds: str, target: dict[str, str], **context
     duration = (datetime.now(UTC) - run.start_date).total_seconds()
     results = [record for record in records.values() if record is not None]
     alerts.send(alerts.success_message(DAG_ID, run.run_id, ds, duration, results, settings.airflow_url))
+
+
+def audit_day(ds: str, target: dict[str, str], ingest_group: str) -> None:
+    """The day's reconciliation from Kafka to the marts (`sluice audit`); a failure names the first broken link."""
+    from datetime import date
+
+    from sluice.audit import AuditFailed, run
+    from sluice.marts.project import load_project
+    from sluice.settings import load_settings
+
+    settings = load_settings(lake_bucket=target["SLUICE_LAKE_BUCKET"], ingest_group=ingest_group)
+    try:
+        # BigQuery's copy follows in its own DAG, which checks it once loaded.
+        print(run(settings, load_project(), date.fromisoformat(ds), warehouse=False).table())
+    except AuditFailed as failed:
+        print(failed.report.table())
+        raise AirflowFailException(str(failed)) from None  # the data, not the run, is wrong: a retry cannot fix it
 
 
 def model_task(model: Model, settings: Settings) -> BaseOperator:
@@ -84,6 +102,7 @@ def marts_dag(project: Project, settings: Settings) -> DAG:
             "ds": Param(None, type=["null", "string"], description="date to build, YYYY-MM-DD (default: the interval)"),
             "lake_bucket": Param(settings.lake_bucket, type="string", description="bucket of the lake to build"),
             "marts_schema": Param(settings.marts_schema, type="string", description="catalog schema of the tables"),
+            "ingest_group": Param(settings.ingest_group, type="string", description="the sink's group (the audit)"),
         },
         doc_md=__doc__,
     ) as dag:
@@ -104,15 +123,20 @@ def marts_dag(project: Project, settings: Settings) -> DAG:
                 upstream.append(wait)
             for task in upstream:
                 task >> tasks[name]
-        summary = _summary_task(list(project.models))
+        audit, summary = _audit_and_summary_tasks(list(project.models))
         for task in tasks.values():
-            if not task.downstream_list:  # a failure anywhere reaches the summary through the leaves
-                task >> summary
+            if not task.downstream_list:  # a failure anywhere reaches the audit and summary through the leaves
+                task >> audit
+        audit >> summary
     return dag
 
 
-def _summary_task(models: list[str]) -> BaseOperator:
+def _audit_and_summary_tasks(models: list[str]) -> tuple[BaseOperator, BaseOperator]:
     from airflow.providers.standard.operators.python import PythonOperator
 
-    kwargs = {"models": models, "ds": DS, "target": TARGET}
-    return PythonOperator(task_id=SUMMARY_TASK, python_callable=notify_success, op_kwargs=kwargs)
+    audit_kwargs = {"ds": DS, "target": TARGET, "ingest_group": "{{ params.ingest_group }}"}
+    summary_kwargs = {"models": models, "ds": DS, "target": TARGET}
+    return (
+        PythonOperator(task_id=AUDIT_TASK, python_callable=audit_day, op_kwargs=audit_kwargs),
+        PythonOperator(task_id=SUMMARY_TASK, python_callable=notify_success, op_kwargs=summary_kwargs),
+    )

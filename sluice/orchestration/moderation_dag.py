@@ -153,7 +153,7 @@ def labelled_counts(settings: Settings, ds: date) -> dict[str, int]:
     from sluice.objectstore import list_objects, s3_client
 
     s3 = s3_client(settings)
-    prefix = f"{lake.table_location('marts', lake.TRAINING_SET)}/{lake.date_folder(ds)}/"
+    prefix = lake.partition_prefix("marts", lake.TRAINING_SET, ds)
     counts: dict[str, int] = {}
     for item in list_objects(s3, settings.lake_bucket, prefix):
         if item["Key"].endswith(".parquet"):

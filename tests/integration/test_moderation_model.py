@@ -49,7 +49,7 @@ def _champion(settings: Settings, model: str) -> dict[str, Any]:
 
 def _partition(settings: Settings, layer: str, model: str, day: Any) -> pa.Table:
     s3 = s3_client(settings)
-    prefix = f"{lake.table_location(layer, model)}/{lake.date_folder(day)}/"
+    prefix = lake.partition_prefix(layer, model, day)
     keys = [
         item["Key"]
         for item in s3.list_objects_v2(Bucket=settings.lake_bucket, Prefix=prefix).get("Contents", [])
@@ -279,7 +279,7 @@ def test_the_moderation_mart_compares_the_models_verdicts_with_the_days_decision
 def test_clearing_the_score_task_rescores_the_day_in_place(demo: DemoRun, nightly: dict[str, Any]) -> None:
     """Last here: its Clear re-runs the summary too, a second Slack message for the run."""
     settings, airflow = demo.settings, AirflowClient(demo.settings)
-    prefix = f"{lake.table_location('marts', lake.PREDICTIONS)}/{lake.date_folder(demo.day)}/"
+    prefix = lake.partition_prefix("marts", lake.PREDICTIONS, demo.day)
     listed = s3_client(settings).list_objects_v2(Bucket=settings.lake_bucket, Prefix=prefix)["Contents"]
     before, files_before = _partition(settings, "marts", lake.PREDICTIONS, demo.day), {o["Key"] for o in listed}
 

@@ -10,7 +10,7 @@ import yaml
 
 from sluice.marts.project import load_project
 from sluice.orchestration.jobs import SparkJob
-from sluice.orchestration.marts_dag import SUMMARY_TASK, WAIT_TASK, marts_dag
+from sluice.orchestration.marts_dag import AUDIT_TASK, SUMMARY_TASK, WAIT_TASK, marts_dag
 from sluice.settings import REPO_ROOT, Settings, load_settings
 
 CRD = REPO_ROOT.parent / "shared" / "schemas" / "spark-operator" / "sparkoperator.k8s.io_sparkapplications.yaml"
@@ -29,10 +29,11 @@ KPI_INPUTS = {
 def test_one_task_per_model_between_the_raw_zone_sensor_and_the_summary() -> None:
     project = load_project()
     dag = marts_dag(project, load_settings())
-    assert set(dag.task_ids) == {*project.models, WAIT_TASK, SUMMARY_TASK}
+    assert set(dag.task_ids) == {*project.models, WAIT_TASK, AUDIT_TASK, SUMMARY_TASK}
     assert dag.get_task("stg_listings").upstream_task_ids == {WAIT_TASK}
     assert dag.get_task("mart_marketplace_kpis").upstream_task_ids == KPI_INPUTS
-    assert dag.get_task("mart_marketplace_kpis").downstream_task_ids == {SUMMARY_TASK}
+    assert dag.get_task("mart_marketplace_kpis").downstream_task_ids == {AUDIT_TASK}
+    assert dag.get_task(SUMMARY_TASK).upstream_task_ids == {AUDIT_TASK}  # the summary reports an audited day
     assert dag.get_task(WAIT_TASK).topics == [  # type: ignore[attr-defined]
         "marketplace.chats",
         "marketplace.listings",
