@@ -60,11 +60,15 @@ def run_demo(
 
 def _print_audit(settings: Settings, day: date, echo: Callable[[str], None]) -> None:
     """`sluice audit` of the last day, which its marts run audited too: Kafka offsets to the marts, one table."""
-    from sluice.audit import run
+    from sluice.audit import AuditFailed, run
     from sluice.marts.project import load_project
 
     echo(f"\nsluice audit --date {day}")
-    echo(run(settings, load_project(), day).table())
+    try:
+        echo(run(settings, load_project(), day).table())
+    except AuditFailed as failed:
+        echo(failed.report.table())
+        raise StackError(str(failed)) from None
 
 
 def _sync_superset(settings: Settings, echo: Callable[[str], None]) -> None:

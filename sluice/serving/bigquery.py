@@ -49,6 +49,7 @@ BIGQUERY_TYPES = {
 _NOT_IN_JOB_ID = re.compile(r"[^A-Za-z0-9_-]")  # a job id: letters, digits, `_` and `-`, at most 1,024 characters
 _NOT_IN_LABEL = re.compile(r"[^a-z0-9_-]")  # a label value: lower-case letters, digits, `_` and `-`, at most 63
 _LABEL_MAX = 63
+_LOAD_ATTEMPTS = 20  # job ids a run may use for one partition: the first, then one per failed load
 
 
 class BigQueryError(RuntimeError):
@@ -223,27 +224,37 @@ def load_partition(bq: bigquery.Client, settings: Settings, mart: str, day: date
     from google.cloud import bigquery
 
     destination = partition_id(settings, mart, day)
-    job = job_id(run_id, settings, mart, day, hashlib.sha256(body).hexdigest())
+    first = job_id(run_id, settings, mart, day, hashlib.sha256(body).hexdigest())
     config = bigquery.LoadJobConfig(
         source_format=bigquery.SourceFormat.PARQUET,
         write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,  # with the decorator: exactly this partition
         time_partitioning=bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field=PARTITION_COLUMN),
         labels=labels(run_id, mart, day),
     )
-    try:
-        load: bigquery.LoadJob | bigquery.UnknownJob = bq.load_table_from_file(
-            io.BytesIO(body), destination, size=len(body), job_id=job, location=settings.bigquery_location,
-            job_config=config,
-        )  # fmt: skip
-    except Conflict:  # an earlier try of this insert created the job and its answer was lost: wait for that job
-        print(f"{destination}: load job {job} exists already (a retried request); waiting for it", flush=True)
-        load = cast("bigquery.LoadJob", bq.get_job(job, location=settings.bigquery_location))
+    # A task's retry or a Clear runs again under the same run id: it walks the same sequence of job ids, waits for
+    # one that exists and did not fail (its earlier try's answer was lost), and loads under the first id left free.
+    for attempt in range(_LOAD_ATTEMPTS):
+        job = first if attempt == 0 else f"{first}_{attempt}"
+        try:
+            load: bigquery.LoadJob | bigquery.UnknownJob = bq.load_table_from_file(
+                io.BytesIO(body), destination, size=len(body), job_id=job, location=settings.bigquery_location,
+                job_config=config,
+            )  # fmt: skip
+        except Conflict:  # an earlier request made this job and its answer was lost: that job is the load
+            existing = cast("bigquery.LoadJob", bq.get_job(job, location=settings.bigquery_location))
+            if existing.state == "DONE" and existing.error_result:  # an earlier try's load failed: load anew
+                continue
+            print(f"{destination}: load job {job} exists already (a retried request); waiting for it", flush=True)
+            load = existing
+        break
+    else:
+        raise BigQueryError(f"{_LOAD_ATTEMPTS} load jobs into {destination} under run {run_id} failed ({first}…)")
     try:
         load.result()
     except GoogleAPICallError as error:
         raise BigQueryError(
-            f"load job {job} into {destination} failed: {error.message}. The same run retries the same job; "
-            "publish again under a new run (a new DAG run, or `sluice bigquery publish`) once the cause is fixed"
+            f"load job {job} into {destination} failed: {error.message}. A retry or a Clear of the task loads "
+            "again under the next job id, once the cause is fixed"
         ) from error
     rows = int(getattr(load, "output_rows", None) or 0)
     return Loaded(mart, day, destination, job, rows)

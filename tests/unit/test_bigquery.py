@@ -193,12 +193,19 @@ def test_a_lost_response_is_retried_and_the_existing_job_is_used_not_loaded_twic
     assert loaded.rows == 2
 
 
-def test_an_existing_job_that_failed_is_a_clear_error(fake: FakeBigQuery, lake: fs.FileSystem) -> None:
-    fake.lose_next_job_response = True
+def test_a_failed_load_is_a_clear_error_and_a_retry_of_the_run_loads_under_the_next_job_id(
+    fake: FakeBigQuery, lake: fs.FileSystem
+) -> None:
     fake.fail_loads = True
     with pytest.raises(bq.BigQueryError, match=r"load job sluice_mart_gmv_daily_20261119_\w+ into .*failed: .*bad"):
         bq.publish(settings_for(fake), [MART], DAY, "run-1", filesystem=lake)
-    assert len(fake.jobs) == 1
+    (failed,) = fake.jobs
+
+    fake.fail_loads = False  # the cause is fixed; the task is retried (or cleared): the same run id
+    (loaded,) = bq.publish(settings_for(fake), [MART], DAY, "run-1", filesystem=lake)
+    assert list(fake.jobs) == [failed, f"{failed}_1"]
+    assert (loaded.job_id, loaded.rows) == (f"{failed}_1", 2)
+    assert fake.partitions == {(MART, "20261119"): 2}
 
 
 def test_a_changed_description_updates_the_table(fake: FakeBigQuery, lake: fs.FileSystem) -> None:
