@@ -88,6 +88,7 @@ class TopicState:
     first_hour: datetime | None = None
     marked_until: datetime | None = None  # the last hour with a marker
     saved_first_hour: datetime | None = None  # first_hour as markers.json has it
+    marked_from: datetime | None = None  # the first hour with a marker: hours from there to marked_until all have one
 
 
 class Completeness:
@@ -116,19 +117,20 @@ class Completeness:
     def _state(self, topic: str) -> TopicState:
         if topic not in self.topics:
             saved = self._get(lake.ingest_marker_state_key(topic)) or {}
-            first, marked = (
-                datetime.fromisoformat(saved[k]) if saved.get(k) else None for k in ("first_hour", "marked_until")
+            first, marked, marked_from = (
+                datetime.fromisoformat(saved[k]) if saved.get(k) else None
+                for k in ("first_hour", "marked_until", "marked_from")
             )
-            self.topics[topic] = TopicState(first, marked, saved_first_hour=first)
+            # A state saved before marked_from existed marked from its first hour on.
+            self.topics[topic] = TopicState(first, marked, first, marked_from or (first if marked else None))
         return self.topics[topic]
 
     def _save_state(self, topic: str) -> None:
         state = self.topics[topic]
         assert state.first_hour is not None
-        marked = state.marked_until.isoformat() if state.marked_until else None
-        self._put(
-            lake.ingest_marker_state_key(topic), {"first_hour": state.first_hour.isoformat(), "marked_until": marked}
-        )
+        marked, marked_from = (hour.isoformat() if hour else None for hour in (state.marked_until, state.marked_from))
+        document = {"first_hour": state.first_hour.isoformat(), "marked_until": marked, "marked_from": marked_from}
+        self._put(lake.ingest_marker_state_key(topic), document)
         state.saved_first_hour = state.first_hour
 
     def _progress(self, topic: str, partition: int) -> Progress | None:
@@ -201,15 +203,23 @@ class Completeness:
         partitions = list_objects(self.s3, self.bucket, lake.ingest_progress_prefix(topic))
         documents = [self._get(item["Key"]) for item in partitions]
         watermark = topic_watermark((Progress.parse(doc) for doc in documents if doc), self.lateness)
-        due = hours_to_mark(watermark, state.marked_until, state.first_hour)
-        due += sorted(hour for t, hour in self.reopened if t == topic)
-        for hour in due:
+        due = set(hours_to_mark(watermark, state.marked_until, state.first_hour))
+        if state.marked_from and state.first_hour < state.marked_from and watermark and watermark >= state.marked_from:
+            # History older than the first marked day arrived (a replay into Kafka after the sink started), and the
+            # watermark is past it again: its empty hours get their markers too, not only those with records.
+            due |= set(hours_to_mark(state.marked_from, None, state.first_hour))
+        # Every hour from marked_from to marked_until now has a marker; a reopened hour says nothing about its
+        # neighbours, so it moves neither.
+        contiguous = sorted(due)
+        due |= {hour for t, hour in self.reopened if t == topic}
+        for hour in sorted(due):
             self._write_marker(topic, hour, watermark)
         self.reopened = {(t, h) for t, h in self.reopened if t != topic}
-        if due:
-            state.marked_until = max(state.marked_until or due[-1], due[-1])
+        if contiguous:
+            state.marked_until = max(state.marked_until or contiguous[-1], contiguous[-1])
+            state.marked_from = min(state.marked_from or contiguous[0], contiguous[0])
             self._save_state(topic)
-        return due
+        return sorted(due)
 
     def _object_facts(self, key: str) -> dict[str, int]:
         """Rows and offsets the sink stored as object metadata; rows from the Parquet footer otherwise."""

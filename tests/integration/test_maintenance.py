@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from ingestion.compaction import ManifestMismatch, compact_day
-from ingestion.completeness import Completeness
+from ingestion.completeness import Completeness, missing_hours
 from ingestion.raw_zone import to_parquet
 from sluice import lake
 from sluice.objectstore import S3Client, s3_client
@@ -226,3 +226,33 @@ def test_a_marker_lists_every_object_of_an_hour_that_holds_more_than_one_listing
     marker = _marker(s3, settings.lake_bucket, HOUR_0)
     assert sorted(o["key"] for o in marker["objects"]) == sorted(keys)
     assert marker["rows"] == 1001
+
+
+def test_history_replayed_from_before_the_first_marked_day_gets_every_hour_of_its_days_marked(
+    bucket: tuple[S3Client, Settings],
+) -> None:
+    """Events of earlier days replayed into Kafka after the sink started: the empty hours of those days need their
+    markers too, or the marts of those days wait for them forever."""
+    s3, settings = bucket
+    sink = Completeness(settings, s3)  # allowed lateness: 60 minutes
+    sink.committed(TOPIC, 0, [HOUR_0, HOUR_1, HOUR_2], latest_event=datetime(2026, 3, 14, 5, 30, tzinfo=UTC))
+    sink.publish()
+    assert missing_hours(s3, settings.lake_bucket, TOPIC, DAY) == list(range(4, 24))  # 00-03 end before 04:30
+
+    replayed = datetime(2026, 3, 13, 7, tzinfo=UTC)  # one hour of the day before has records, the rest none
+    sink.committed(TOPIC, 0, [replayed], latest_event=replayed + timedelta(minutes=10))
+    sink.publish()
+    assert missing_hours(s3, settings.lake_bucket, TOPIC, DAY - timedelta(days=1)) == []
+    assert missing_hours(s3, settings.lake_bucket, TOPIC, DAY) == list(range(4, 24))
+
+    # A worker started later (it knows where marking began) replays older history into another partition, which
+    # holds the watermark back until it is read to its end: meanwhile only the hour with records is (re)marked.
+    restarted = Completeness(settings, s3)
+    older = datetime(2026, 3, 11, 12, tzinfo=UTC)
+    restarted.committed(TOPIC, 1, [older], latest_event=older)
+    restarted.publish()
+    assert missing_hours(s3, settings.lake_bucket, TOPIC, date(2026, 3, 11)) == [h for h in range(24) if h != 12]
+    restarted.idle(TOPIC, 1)
+    restarted.publish()
+    for day in (date(2026, 3, 11), date(2026, 3, 12), date(2026, 3, 13)):
+        assert missing_hours(s3, settings.lake_bucket, TOPIC, day) == [], day
