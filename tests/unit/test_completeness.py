@@ -1,3 +1,6 @@
+"""The completeness watermark's arithmetic: which hours a topic's partition progress makes complete (the markers
+themselves, on the real S3 server, are in tests/integration/test_markers.py)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
