@@ -40,7 +40,7 @@ class GateFailed(RuntimeError):
 
 
 class IncompleteInput(RuntimeError):
-    """The raw zone does not yet hold every hour of the date."""
+    """The raw zone does not yet hold every hour of the date, or a snapshot's previous day is not built."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,8 @@ class Builder:
             self.spark.sql(f"msck repair table {self.table(external)}")
         for source in sorted(model.upstream & self.project.sources.keys()):
             self._raw_view(source, ds, require_complete).createOrReplaceTempView(source)
+        if model.reads_own_past:
+            self._require_previous_snapshot(model, ds)
         self.spark.catalog.setCurrentDatabase(self.schema)
         tag = self._take_over(name, ds)
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -215,6 +217,30 @@ class Builder:
             raise ValueError(f"{model.sql_path} returned {counts['stray']} rows whose dt is not {ds}; every row "
                              "must have dt = :ds")  # fmt: skip
         return staged, int(counts["rows"])
+
+    def _require_previous_snapshot(self, model: Model, ds: date) -> None:
+        """A snapshot carries its previous day forward: it may start from nothing only on the first day of history.
+        Built on a later day without its previous one, it would silently drop everything from before."""
+        from sluice.retention import dated_folders
+
+        previous = ds - timedelta(days=1)
+        if has_objects(self.s3, self.settings.lake_bucket, lake.partition_prefix(model.layer, model.name, previous)):
+            return
+        upstream = self.project.select([model.name], upstream=True)
+        sources = {s for name in upstream for s in self.project.models[name].upstream & self.project.sources.keys()}
+        topics = sorted({self.project.sources[source].topic for source in sources})
+        days = (
+            day
+            for t in topics
+            for day, _ in dated_folders(self.s3, self.settings.lake_bucket, lake.raw_topic_prefix(t))
+        )
+        first = min(days, default=ds)
+        if first < ds:
+            raise IncompleteInput(
+                f"{model.name} dt={ds} carries dt={previous} forward, which is not built, and the raw zone holds "
+                f"events from {first} on: starting from an empty snapshot would drop them. Build the days before in "
+                f"order first: `sluice marts build {model.name} --with-upstream --date {first} --until {previous}`"
+            )
 
     def _raw_view(self, source: str, ds: date, require_complete: bool) -> DataFrame:
         topic = self.project.sources[source].topic

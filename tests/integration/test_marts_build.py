@@ -25,9 +25,10 @@ from ingestion.contract import load_contract
 from ingestion.raw_zone import to_parquet
 from ingestion.simulator import Record, SimulationConfig, produce, simulate
 from ingestion.sink import ingest_backlog
-from sluice.marts.build import Builder, GateFailed, read_build_record
+from sluice import lake
+from sluice.marts.build import Builder, GateFailed, IncompleteInput, read_build_record
 from sluice.marts.project import load_project
-from sluice.objectstore import s3_client
+from sluice.objectstore import list_objects, s3_client
 from sluice.settings import REPO_ROOT, Settings
 from sluice.stack.process import wait_until
 from sluice.stack.spark import SparkConnect
@@ -155,6 +156,30 @@ def test_a_replayed_raw_object_does_not_change_mart_totals(spark: SparkSession, 
         assert _checksum(_partition(spark, built, "mart_gmv_daily", SECOND)) == gmv_before
     finally:
         s3.delete_object(Bucket=bucket, Key=replay)
+
+
+def test_a_snapshot_whose_previous_day_is_not_built_refuses_to_start_from_nothing(built: BuiltLake) -> None:
+    """dim_listings carries yesterday forward; with yesterday gone and raw history from FIRST on, a build of SECOND
+    would publish a snapshot without FIRST's listings, every gate green."""
+    s3, bucket = s3_client(built.settings), built.settings.lake_bucket
+    previous = lake.partition_prefix("core", "dim_listings", FIRST)
+    saved = {
+        i["Key"]: s3.get_object(Bucket=bucket, Key=i["Key"])["Body"].read() for i in list_objects(s3, bucket, previous)
+    }
+    assert saved
+    for key in saved:
+        s3.delete_object(Bucket=bucket, Key=key)
+    try:
+        with pytest.raises(IncompleteInput) as refused:
+            built.builder.build("dim_listings", SECOND)
+    finally:
+        for key, body in saved.items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+    assert str(refused.value) == (
+        f"dim_listings dt={SECOND} carries dt={FIRST} forward, which is not built, and the raw zone holds events from "
+        f"{FIRST} on: starting from an empty snapshot would drop them. Build the days before in order first: "
+        f"`sluice marts build dim_listings --with-upstream --date {FIRST} --until {FIRST}`"
+    )
 
 
 def test_bad_rows_block_the_partition_keep_the_published_one_and_are_quarantined(
