@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from sluice import lake
-from sluice.objectstore import S3Client, delete_keys
+from sluice.objectstore import S3Client, delete_keys, list_objects
 
 
 def dated_folders(s3: S3Client, bucket: str, prefix: str) -> Iterator[tuple[date, str]]:
@@ -29,11 +29,7 @@ def expire(s3: S3Client, bucket: str, prefix: str, before: date) -> list[str]:
     """Delete the date folders under `prefix` dated before `before`; returns them."""
     expired = sorted(folder for day, folder in dated_folders(s3, bucket, prefix) if day < before)
     for folder in expired:
-        keys = [
-            item["Key"]
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
-            for item in page.get("Contents", [])
-        ]
+        keys = [item["Key"] for item in list_objects(s3, bucket, folder)]
         markers = [key for key in keys if lake.is_marker(key)]
         delete_keys(s3, bucket, markers)  # a request of its own: S3 deletes one request's keys in no set order
         delete_keys(s3, bucket, [key for key in keys if not lake.is_marker(key)])
