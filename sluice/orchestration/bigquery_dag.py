@@ -7,8 +7,8 @@ row count back from BigQuery and fails (and alerts) unless it equals the lake's:
 source run's `ds` param, or else the first day of its data interval, as the marts DAG's own `DS` picks it.
 
 Off while `SLUICE_BIGQUERY_PROJECT` is unset: the DAG still parses (so a deployment without BigQuery has no import
-error) but has no schedule, is created paused and says so in its description; a manual run's task skips with the
-same message.
+error) but has no schedule and says so in its description; a manual run's task skips with the same message. It is
+never paused, so setting the project later is all it takes to switch it on.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ def bigquery_publish_dag(project: Project, settings: Settings) -> DAG:
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        is_paused_upon_creation=not on,
+        # Never paused: off, it has no schedule; switched on later, it must run without anyone unpausing it.
+        is_paused_upon_creation=False,
         default_args=default_args(2, timedelta(seconds=settings.airflow_retry_delay_seconds)),
         tags=["sluice", "bigquery"],
         doc_md=__doc__,

@@ -280,7 +280,7 @@ def test_the_dag_is_off_and_says_so_without_a_project(project: str | None) -> No
     dag = bigquery_publish_dag(load_project(), load_settings(bigquery_project=project))
     assert dag.dag_id == DAG_ID
     assert dag.timetable.asset_condition is None  # type: ignore[attr-defined]
-    assert dag.is_paused_upon_creation
+    assert not dag.is_paused_upon_creation  # switched on later, it runs without anyone unpausing it
     assert "SLUICE_BIGQUERY_PROJECT" in (dag.description or "")
 
 
