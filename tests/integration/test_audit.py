@@ -28,11 +28,12 @@ pytestmark = pytest.mark.timeout(RUN_TIMEOUT_S + 600)  # the shared demo may run
 TOPIC = "marketplace.transactions"
 
 
-def audit(demo: DemoRun) -> subprocess.CompletedProcess[str]:
+def audit(demo: DemoRun, **extra_env: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "SLUICE_LAKE_BUCKET": demo.settings.lake_bucket,
         "SLUICE_INGEST_GROUP": demo.settings.ingest_group,
+        **extra_env,
     }
     return subprocess.run(
         [SLUICE, "audit", "--date", str(demo.day)], capture_output=True, text=True, check=False, env=env, timeout=300
