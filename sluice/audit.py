@@ -32,7 +32,7 @@ from sqlglot import exp
 
 from sluice import lake
 from sluice.marts.project import Project
-from sluice.objectstore import S3Client, list_objects
+from sluice.objectstore import S3Client, list_objects, s3_client
 from sluice.settings import Settings
 
 LINKS = ("kafka", "markers", "raw", "staging", "marts", "bigquery")  # in the order data flows
@@ -117,8 +117,6 @@ def audit(
 ) -> Report:
     """Reconcile `day`; `committed` is the sink group's committed offset per (topic, partition) (`kafka_committed`);
     `warehouse`: also BigQuery's partitions of `settings.bigquery_marts` (when publishing is on)."""
-    from sluice.objectstore import s3_client
-
     s3, report = s3_client(settings), Report(day)
     topics = sorted({source.topic for source in project.sources.values()})
     raw: dict[str, pa.Table] = {}
@@ -135,7 +133,7 @@ def audit(
         report.checks.append(_objects(topic, markers, present))
         raw[topic] = _read_tables(s3, settings.lake_bucket, sorted(present), RAW_AUDIT_COLUMNS)
         report.checks.append(_raw_rows(topic, markers, raw[topic]))
-    events = pa.concat_tables(raw.values()) if raw else pa.table({})
+    events = pa.concat_tables(raw.values(), promote_options="permissive")  # a topic without objects: null columns
     lateness = timedelta(minutes=settings.ingest_allowed_lateness_minutes)
     late = pa.chunked_array([late_arrivals(table, lateness) for table in raw.values()], pa.bool_())
     models = staging_models(project)
