@@ -19,6 +19,7 @@ loaded (`warehouse_checks`); `sluice audit` checks them all.
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -121,14 +122,13 @@ def audit(
     topics = sorted({source.topic for source in project.sources.values()})
     raw: dict[str, pa.Table] = {}
     for topic in topics:
-        markers = _markers(s3, settings.lake_bucket, topic, day)
+        listing = list(list_objects(s3, settings.lake_bucket, lake.raw_day_prefix(topic, day)))
+        markers = _markers(s3, settings.lake_bucket, listing)
         report.checks.append(_kafka(topic, markers, committed))
         # An object a compacted one replaced may outlive an interrupted compaction; its rows are in the new one.
         replaced = {piece["key"] for listed in _listed(markers) for piece in listed.get("compacted_from", [])}
         present = {
-            item["Key"]: item
-            for item in list_objects(s3, settings.lake_bucket, lake.raw_day_prefix(topic, day))
-            if item["Key"].endswith(".parquet") and item["Key"] not in replaced
+            item["Key"]: item for item in listing if item["Key"].endswith(".parquet") and item["Key"] not in replaced
         }
         report.checks.append(_objects(topic, markers, present))
         raw[topic] = _read_tables(s3, settings.lake_bucket, sorted(present), RAW_AUDIT_COLUMNS)
@@ -145,9 +145,9 @@ def audit(
             continue
         model = models[event_type]
         report.checks.append(_staging(event_type, model, events, staged[model], late, lateness))
+    marts = {mart: _partition(s3, settings, "marts", mart, day) for mart in {check[0] for check in CROSS_CHECKS}}
     for mart, column, model, summed in CROSS_CHECKS:
-        table = _partition(s3, settings, "marts", mart, day)
-        mart_total = _total(table, column)
+        mart_total = _total(marts[mart], column)
         staging_total = _total(staged[model], summed)
         report.checks.append(
             Check(
@@ -186,12 +186,10 @@ def warehouse_checks(settings: Settings, s3: S3Client, day: date, marts: list[st
 RAW_AUDIT_COLUMNS = ("event_id", "event_type", "event_time", "kafka_partition", "kafka_offset", "ingested_at")
 
 
-def _markers(s3: S3Client, bucket: str, topic: str, day: date) -> dict[int, dict[str, Any] | None]:
-    """The day's markers by hour; None for an hour not marked complete."""
-    import json
-
+def _markers(s3: S3Client, bucket: str, listing: list[dict[str, Any]]) -> dict[int, dict[str, Any] | None]:
+    """The day's markers by hour, from the listing of its raw folder; None for an hour not marked complete."""
     found: dict[int, dict[str, Any] | None] = dict.fromkeys(range(24))
-    for item in list_objects(s3, bucket, lake.raw_day_prefix(topic, day)):
+    for item in listing:
         if lake.is_marker(item["Key"]):
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
             found[lake.parse_raw_key(item["Key"]).hour.hour] = json.loads(body)
