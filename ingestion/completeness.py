@@ -8,6 +8,10 @@ the earliest latest event of its active partitions, less the allowed lateness: i
 it back. When every partition is idle the topic is caught up and the watermark is its newest event, less
 the lateness. Partitions that never received a record have no progress document and do not count.
 
+The same two facts per partition, its latest event and the first day it wrote, also ride on the sink's Kafka
+commits (ingestion/sink.py): a worker that dies before it publishes loses nothing, as the partition's next owner
+restores them from the commit.
+
 Every hour wholly before the watermark gets `raw/<topic>/dt=.../hr=.../_COMPLETE.json` listing the hour's
 objects, their row counts and offset ranges. Downstream jobs wait for that file. A late event that still
 lands in a completed hour (also one from a partition that was idle) rewrites the hour's marker, with a
@@ -159,6 +163,17 @@ class Completeness:
         latest = max(known.latest_event, latest_event) if known else latest_event
         self.progress[topic, partition] = Progress(latest, idle=False)
         self.unsaved.add((topic, partition))
+        self.pending.add(topic)
+
+    def restore(self, topic: str, partition: int, latest_event: datetime, first_day: datetime) -> None:
+        """What Kafka's commit of a (re)assigned partition says it holds: progress a worker that died before it
+        published would otherwise take with it."""
+        state = self._state(topic)
+        state.first_hour = min(state.first_hour or first_day, first_day)
+        known = self._progress(topic, partition)
+        if known is None or known.latest_event < latest_event:
+            self.progress[topic, partition] = Progress(latest_event, idle=False)
+            self.unsaved.add((topic, partition))
         self.pending.add(topic)
 
     def arrived(self, topic: str, partition: int) -> None:

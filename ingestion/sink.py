@@ -2,11 +2,14 @@
 
 How a batch of one partition, offsets [first, last], becomes durable:
 
-1. intent: commit offset `first` with metadata {"end": last}. A restarted (or new) owner of the
-   partition reads it and ends its replayed batch at exactly `last`, so it writes the same objects.
+1. intent: commit offset `first` with metadata {"end": last, "ingested_at": ...}. A restarted (or new) owner of
+   the partition reads it and ends its replayed batch at exactly `last`, stamped with the same ingestion time, so
+   it writes byte-identical objects: whoever writes an object last, a zombie included, leaves the same content.
 2. write: one Parquet object per event-time hour, named from topic, partition and `first`
    (deterministic, so a replay overwrites instead of duplicating). S3 errors are retried with backoff.
-3. commit: one Kafka transaction sends the batch's dead letters and commits offset `last + 1`.
+3. commit: one Kafka transaction sends the batch's dead letters and commits offset `last + 1`, with the
+   partition's latest event time and first day so far as metadata (intents carry them too): the completeness
+   markers' inputs are as durable as the offsets, whenever the worker dies.
    A crash before it aborts the transaction: no dead letter is visible and the batch replays.
 
 Offsets are never committed before the objects covering them exist, and the consumer-group
@@ -35,7 +38,7 @@ import pyarrow.compute as pc
 from botocore.exceptions import BotoCoreError, ClientError
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
-from kafka.structs import OffsetAndMetadata
+from kafka.structs import ConsumerGroupMetadata, OffsetAndMetadata
 
 from ingestion.completeness import Completeness
 from ingestion.contract import Contract
@@ -50,6 +53,7 @@ DeadLetterOf = tuple[TopicPartition, DeadLetter]
 KAFKA_CALL_TIMEOUT_S = 30
 MARKER_INTERVAL_S = 10.0
 IDLE_CHECK_INTERVAL_S = 1.0
+BROKER_CHECK_INTERVAL_S = 1.0
 END_OFFSETS_TIMEOUT_MS = 5_000
 
 
@@ -85,8 +89,49 @@ class Counters:
     replays: int = 0
     s3_retries: int = 0
     hours_marked: int = 0
-    restarts: int = 0
+    restarts: int = 0  # kafka errors that made the sink reconnect and replay from the last commit
+    broker_outages: int = 0  # times the consumer lost every broker connection and got one back
     idle_partitions: int = 0  # now, not a total: assigned partitions read to their end for ingest_idle_seconds
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A batch announced by a previous owner: where it ends and the ingestion time its rows carry."""
+
+    end: int
+    ingested_at: datetime | None  # None in intents written before the time was part of them
+
+    @classmethod
+    def parse(cls, metadata: dict[str, Any]) -> Intent | None:
+        if "end" not in metadata:
+            return None
+        at = metadata.get("ingested_at")
+        return cls(int(metadata["end"]), datetime.fromisoformat(at) if at else None)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a partition's commits so far hold, for its completeness markers: the latest event and the first day."""
+
+    latest_event: datetime
+    first_day: datetime
+
+    @classmethod
+    def parse(cls, metadata: dict[str, Any]) -> Committed | None:
+        if "latest_event" not in metadata:
+            return None
+        return cls(datetime.fromisoformat(metadata["latest_event"]), datetime.fromisoformat(metadata["first_day"]))
+
+    def fields(self) -> dict[str, str]:
+        return {"latest_event": self.latest_event.isoformat(), "first_day": self.first_day.isoformat()}
+
+    def add(self, latest_event: datetime, first_hour: datetime) -> Committed:
+        first_day = first_hour.replace(hour=0)
+        return Committed(max(self.latest_event, latest_event), min(self.first_day, first_day))
+
+
+def _metadata(committed: OffsetAndMetadata | None) -> dict[str, Any]:
+    return json.loads(committed.metadata) if committed and committed.metadata else {}
 
 
 @dataclass
@@ -97,6 +142,7 @@ class PartitionBuffer:
     started: float = field(default_factory=time.monotonic)
     nbytes: int = 0
     replay_end: int | None = None  # the `last` of an intent left by a previous owner
+    ingested_at: datetime | None = None  # the time that intent stamped its rows with
 
     @property
     def first(self) -> int:
@@ -164,18 +210,24 @@ class Sink:
         self.counters = Counters()
         self.buffers: dict[TopicPartition, PartitionBuffer] = {}
         self.carry: dict[TopicPartition, list[Any]] = {}  # records read past a replayed batch's end
-        self.intents: dict[TopicPartition, int] = {}
+        self.intents: dict[TopicPartition, Intent] = {}
+        self.committed: dict[TopicPartition, Committed] = {}  # as the partition's last commit says
+        self.generation: int | None = None  # of the group, as this thread last applied it
         self.caught_up_since: dict[TopicPartition, float] = {}  # read to the high watermark, nothing buffered
         self.idle: set[TopicPartition] = set()  # reported idle to completeness
         self.reading: set[TopicPartition] = set()  # had records since assignment or since reported idle
         self.idle_checked = 0.0
+        self.broker_seen = False  # connected at least once: a consumer still bootstrapping has lost nothing
+        self.broker_lost_at: float | None = None
         self.s3 = s3_client(settings, connect_timeout=2, retries=2)
         self.completeness = Completeness(settings, self.s3)
         self.markers_published = time.monotonic()
         self.uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload")
         self.status_file = settings.home / "ingest" / f"worker-{worker}.json"
         self._stop = stop or threading.Event()
+        self._closed = threading.Event()
         self._connect()
+        threading.Thread(target=self._watch_broker, name="broker-watch", daemon=True).start()
 
     # -- clients -------------------------------------------------------------------------------
 
@@ -218,31 +270,45 @@ class Sink:
             except Exception:  # closing a broken client must not hide why it broke
                 log.debug("error while closing a kafka client", exc_info=True)
 
-    def _apply_rebalance(self) -> None:
-        """Abandon revoked partitions (the new owner replays them); read intents of assigned ones."""
-        while not self.rebalance.revoked.empty():
-            tp = self.rebalance.revoked.get()
-            self.buffers.pop(tp, None)
-            self.carry.pop(tp, None)
-            self.intents.pop(tp, None)
-            self._forget_idleness(tp)
-        assigned = []
-        while not self.rebalance.assigned.empty():
-            assigned.append(self.rebalance.assigned.get())
-        for tp in assigned:
+    def _rebalanced(self) -> bool:
+        """Apply a rebalance that kafka-python ran on its IO thread, maybe while this thread polled or flushed: drop
+        everything read so far and restart every assigned partition at its committed offset, reading the intent and
+        progress there, as a new owner does. Records polled meanwhile may predate it: the caller drops them."""
+        generation = self.consumer.group_metadata().generation_id
+        if generation == self.generation and self.rebalance.revoked.empty() and self.rebalance.assigned.empty():
+            return False
+        changed = []
+        for changes in (self.rebalance.revoked, self.rebalance.assigned):
+            while not changes.empty():
+                changed.append(changes.get())
+        for tp in changed:
             self._forget_idleness(tp)
             self.completeness.forget(tp.topic, tp.partition)
+        self.buffers.clear()
+        self.carry.clear()
+        self.intents.clear()
+        self.committed.clear()
+        for tp in self.consumer.assignment():
             committed = self.consumer.committed(tp, metadata=True, timeout_ms=KAFKA_CALL_TIMEOUT_S * 1000)
-            meta = json.loads(committed.metadata) if committed and committed.metadata else {}
-            if "end" in meta:
-                self.intents[tp] = int(meta["end"])
-                log.info(
-                    "%s[%d]: replaying batch %d..%d left by a previous owner",
-                    tp.topic,
-                    tp.partition,
-                    committed.offset,
-                    meta["end"],
-                )
+            if committed is None:
+                self.consumer.seek_to_beginning(tp)  # as auto_offset_reset: nothing of it was ever committed
+                continue
+            self.consumer.seek(tp, committed.offset)
+            metadata = _metadata(committed)
+            if progress := Committed.parse(metadata):
+                self.committed[tp] = progress
+                self._restore(tp, progress)
+            if intent := Intent.parse(metadata):
+                self.intents[tp] = intent
+                log.info("%s[%d]: replaying batch %d..%d", tp.topic, tp.partition, committed.offset, intent.end)
+        self.generation = generation
+        return True
+
+    def _restore(self, tp: TopicPartition, progress: Committed) -> None:
+        try:
+            self.completeness.restore(tp.topic, tp.partition, progress.latest_event, progress.first_day)
+        except (BotoCoreError, ClientError) as error:  # the partition's next commit notes its progress again
+            log.warning("could not read the progress of %s[%d] (%s)", tp.topic, tp.partition, error)
 
     # -- main loop -----------------------------------------------------------------------------
 
@@ -270,6 +336,7 @@ class Sink:
         except Stopped:
             log.warning("stopped while the object store was unreachable; uncommitted batches will replay")
         finally:
+            self._closed.set()
             self._report()
             self._close()
             self.uploads.shutdown(wait=False, cancel_futures=True)
@@ -278,7 +345,8 @@ class Sink:
     def _step(self) -> None:
         try:
             polled = self.consumer.poll(timeout_ms=200)
-            self._apply_rebalance()
+            if self._rebalanced():
+                polled = {}
             for tp, records in polled.items():
                 self.counters.consumed += len(records)
                 self._add(tp, records)
@@ -314,10 +382,31 @@ class Sink:
         buffer = self.buffers.get(tp)
         if buffer is None:
             buffer = self.buffers[tp] = PartitionBuffer(RecordBatch(tp.topic, tp.partition))
-            buffer.replay_end = self.intents.pop(tp, None)
+            if intent := self.intents.pop(tp, None):
+                buffer.replay_end, buffer.ingested_at = intent.end, intent.ingested_at
         rest = buffer.take(records)
         if rest:
             self.carry.setdefault(tp, []).extend(rest)
+
+    def _watch_broker(self) -> None:
+        """Count outages of the broker as the consumer sees them (kafka-python reconnects on its own, silently), on a
+        thread of its own: during an outage the main thread may wait in a commit until the broker is back."""
+        while not self._closed.wait(BROKER_CHECK_INTERVAL_S):
+            try:
+                metrics = self.consumer.metrics() or {}
+            except Exception:  # noqa: BLE001 - a client being replaced after an error: look again next time
+                continue
+            self._note_connections(metrics.get("consumer-metrics", {}).get("connection-count", 0), time.monotonic())
+
+    def _note_connections(self, connections: float, now: float) -> None:
+        if connections and self.broker_lost_at is not None:
+            self.counters.broker_outages += 1
+            log.warning("the broker is back after %.0f s without a connection", now - self.broker_lost_at)
+            self.broker_lost_at = None
+        elif not connections and self.broker_seen and self.broker_lost_at is None:
+            log.warning("lost every connection to the broker; kafka-python keeps reconnecting")
+            self.broker_lost_at = now
+        self.broker_seen |= bool(connections)
 
     # -- idleness -------------------------------------------------------------------------------
 
@@ -400,31 +489,39 @@ class Sink:
 
     def _flush(self, partitions: list[TopicPartition]) -> None:
         due = {tp: self.buffers[tp] for tp in partitions if tp in self.buffers and self.buffers[tp].batch.offsets}
-        if not due:
+        group = self.consumer.group_metadata()
+        if not due or group.generation_id != self.generation:  # rebalanced meanwhile: the next step starts over
             return
+        now = datetime.now(UTC)
         fresh = {tp: b for tp, b in due.items() if b.replay_end is None}
         if fresh:
-            self.consumer.commit(
-                {tp: OffsetAndMetadata(b.first, json.dumps({"end": b.last}), -1) for tp, b in fresh.items()},
-                timeout_ms=KAFKA_CALL_TIMEOUT_S * 1000,
-            )
+            intents = {}
+            for tp, b in fresh.items():
+                so_far = self.committed[tp].fields() if tp in self.committed else {}
+                intent = {"end": b.last, "ingested_at": now.isoformat(), **so_far}
+                intents[tp] = OffsetAndMetadata(b.first, json.dumps(intent), -1)
+            self.consumer.commit(intents, timeout_ms=KAFKA_CALL_TIMEOUT_S * 1000)
         self.counters.replays += len(due) - len(fresh)
-        now = datetime.now(UTC)
         dead: list[DeadLetterOf] = []
         landed: list[tuple[TopicPartition, list[datetime], datetime]] = []
         objects: list[tuple[int, HourObject]] = []
+        progress = {tp: self.committed[tp] for tp in due if tp in self.committed}
         for tp, buffer in due.items():
-            table, letters = decode(buffer.batch, self.contract, now)
+            table, letters = decode(buffer.batch, self.contract, buffer.ingested_at or now)
             hours = split_by_hour(table, tp.topic, tp.partition, buffer.first)
             objects += [(tp.partition, obj) for obj in hours]
             if hours:
-                landed.append((tp, [obj.hour for obj in hours], pc.max(table.column("event_time")).as_py()))
+                latest, first = pc.max(table.column("event_time")).as_py(), hours[0].hour
+                landed.append((tp, [obj.hour for obj in hours], latest))
+                known = progress.get(tp)
+                progress[tp] = known.add(latest, first) if known else Committed(latest, first.replace(hour=0))
             self.counters.written += table.num_rows
             dead += [(tp, letter) for letter in letters]
         # Encoding (zstd) and uploads release the GIL: run them side by side. All must land before the commit.
         for _ in self.uploads.map(lambda job: self._upload(*job), objects):
             self.counters.objects += 1
-        self._commit(due, dead)
+        self._commit(due, dead, progress, group)
+        self.committed.update(progress)
         for tp in due:
             del self.buffers[tp]
             if carried := self.carry.pop(tp, None):
@@ -446,8 +543,14 @@ class Sink:
             log.warning("could not update completeness markers (%s); will retry after the next flush", error)
 
     def _commit(
-        self, due: dict[TopicPartition, PartitionBuffer], dead: list[tuple[TopicPartition, DeadLetter]]
+        self,
+        due: dict[TopicPartition, PartitionBuffer],
+        dead: list[tuple[TopicPartition, DeadLetter]],
+        progress: dict[TopicPartition, Committed],
+        group: ConsumerGroupMetadata,
     ) -> None:
+        """The broker refuses offsets sent with `group` once the group has moved on to a newer generation: a batch
+        read before a rebalance can never commit after it."""
         self.producer.begin_transaction()
         for tp, letter in dead:
             self.producer.send(
@@ -463,8 +566,10 @@ class Sink:
                     ("sink_worker", self.worker.encode()),
                 ],
             )
-        offsets = {tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in due.items()}
-        group = self.consumer.group_metadata()
+        offsets = {
+            tp: OffsetAndMetadata(b.last + 1, json.dumps(progress[tp].fields()) if tp in progress else "", -1)
+            for tp, b in due.items()
+        }
         _bounded(lambda: self.producer.send_offsets_to_transaction(offsets, group), "sending offsets")
         _bounded(self.producer.commit_transaction, "committing the transaction")
 

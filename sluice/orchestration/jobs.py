@@ -1,7 +1,8 @@
-"""One definition of a Spark job, run two ways: `local` starts it as a process on this machine, a client of the
-stack's warm Spark Connect server; `k8s` submits it as a SparkApplication to the kubeflow spark-operator. Both run
-the same module with the same arguments. `SparkJob.operator` is the one place that picks the way by profile, as
-astronomer-cosmos picks an operator class per execution mode.
+"""One definition of a Spark job, run two ways: `local` runs it in the stack's warm job runner (a forked child with
+its imports done, `sluice.stack.job_runner`), a client of the stack's warm Spark Connect server; `k8s` submits it as a
+SparkApplication to the kubeflow spark-operator. Both run the same module with the same arguments.
+`SparkJob.operator` is the one place that picks the way by profile, as astronomer-cosmos picks an operator class per
+execution mode.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -70,10 +70,16 @@ class SparkJob:
         job = {"name": self.name, "module": self.module, "arguments": list(self.arguments)}  # rendered by Airflow
         return PythonOperator(python_callable=run_job, op_kwargs={"job": job, "env": env}, **task)
 
-    def run_locally(self, env: dict[str, str] | None = None) -> None:
-        """Run the job to its end, streaming its output to this task's log; `env` adds settings (SLUICE_*) to the
-        job's environment."""
-        run_process(self.name, [sys.executable, "-m", self.module, *self.arguments], env)
+    def run_locally(self, settings: Settings, env: dict[str, str] | None = None) -> None:
+        """Run the job to its end in the stack's job runner, streaming its output to this task's log; `env` adds
+        settings (SLUICE_*) to the job's environment."""
+        from sluice.stack import job_runner
+
+        print(f"running in the job runner: python -m {self.module} {' '.join(self.arguments)} with {env or {}}")
+        output = _Output()
+        environment = {**os.environ, **(env or {})}
+        code = job_runner.run(job_runner.socket_path(settings), self.module, list(self.arguments), environment, output)
+        output.verdict(self.name, code)
 
     def spark_application(self, settings: Settings, env: dict[str, str] | None = None) -> dict[str, Any]:
         """The SparkApplication (sparkoperator.k8s.io/v1beta2) that runs this job on Kubernetes.
@@ -131,11 +137,31 @@ class SparkJob:
         return {"restartPolicy": {"type": "Never"}, "timeToLiveSeconds": 3600}
 
 
+class _Output:
+    """Streams a job's output to the task's log and keeps its end for the error an alert quotes."""
+
+    def __init__(self) -> None:
+        self.tail: deque[str] = deque(maxlen=OUTPUT_LINES)
+
+    def __call__(self, line: str) -> None:
+        print(line, end="", flush=True)
+        if not NOISE.match(line):
+            self.tail.append(line.rstrip())
+
+    def verdict(self, name: str, code: int) -> None:
+        """Exit code 1 is the job refusing its data (DataProblem), anything else but 0 a crash."""
+        output = "\n".join(self.tail)
+        if code == GATE_OR_INPUT_EXIT:
+            raise DataProblem(f"{name} refused its data (exit 1), nothing was published:\n{output}")
+        if code != 0:
+            raise JobFailed(f"{name} failed with exit code {code}:\n{output}")
+
+
 def run_process(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-    """Run a job's process to its end, streaming its output to the task's log; the end of its output goes into
-    the error when it fails. Exit code 1 is the job refusing its data (DataProblem), anything else a crash."""
+    """Run a job's process (another Python than Airflow's: the model's) to its end, streaming its output to the
+    task's log."""
     print(f"running: {' '.join(argv)} with {env or {}}", flush=True)
-    tail: deque[str] = deque(maxlen=OUTPUT_LINES)
+    output = _Output()
     with subprocess.Popen(
         argv,
         cwd=REPO_ROOT,
@@ -147,21 +173,17 @@ def run_process(name: str, argv: list[str], env: dict[str, str] | None = None) -
     ) as process:
         assert process.stdout is not None
         for line in process.stdout:
-            print(line, end="", flush=True)
-            if not NOISE.match(line):
-                tail.append(line.rstrip())
-    output = "\n".join(tail)
-    if process.returncode == GATE_OR_INPUT_EXIT:
-        raise DataProblem(f"{name} refused its data (exit 1), nothing was published:\n{output}")
-    if process.returncode != 0:
-        raise JobFailed(f"{name} failed with exit code {process.returncode}:\n{output}")
+            output(line)
+    output.verdict(name, process.returncode)
 
 
 def run_job(job: dict[str, Any], env: dict[str, str]) -> None:
     """Local mode's task: run the job on this machine; a data problem fails the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from sluice.settings import load_settings
+
     try:
-        SparkJob(job["name"], job["module"], tuple(job["arguments"])).run_locally(env)
+        SparkJob(job["name"], job["module"], tuple(job["arguments"])).run_locally(load_settings(), env)
     except DataProblem as problem:  # retrying will not fix the data: fail now, alert, wait for a Clear
         raise AirflowFailException(str(problem)) from None

@@ -465,4 +465,35 @@ class SlackReceiver(Service):
         return requests.get(self.address(), timeout=2).ok
 
 
-SERVICES: tuple[type[Service], ...] = (Kafka, ObjectStore, Postgres, SlackReceiver)
+class JobRunner(Service):
+    """Runs Airflow's local Spark jobs as forked children of one warm Python (`sluice.stack.job_runner`)."""
+
+    name = "jobs"
+    start_timeout = 90.0  # it imports Great Expectations and the Spark Connect client before it answers
+
+    def ports(self) -> dict[int, str]:
+        return {}
+
+    def address(self) -> str:
+        from sluice.stack.job_runner import socket_path
+
+        return f"unix://{socket_path(self.settings)}"
+
+    def launch(self) -> None:
+        from sluice.stack.job_runner import socket_path
+
+        path = socket_path(self.settings)
+        path.unlink(missing_ok=True)  # a stale socket must not pass for a started runner
+        self.process.start([sys.executable, "-m", "sluice.stack.job_runner", "--socket", str(path)])
+
+    def healthy(self) -> bool:
+        import socket
+
+        from sluice.stack.job_runner import socket_path
+
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.connect(str(socket_path(self.settings)))  # the runner drops a connection that sends no request
+        return True
+
+
+SERVICES: tuple[type[Service], ...] = (Kafka, ObjectStore, Postgres, SlackReceiver, JobRunner)

@@ -5,6 +5,7 @@ HEALTHY_STACK = {
     "s3": "healthy",
     "postgres": "healthy",
     "slack": "healthy",
+    "jobs": "healthy",
     "spark-connect": "healthy",
     "spark-thrift": "healthy",
     "superset": "healthy",

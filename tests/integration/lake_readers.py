@@ -30,16 +30,21 @@ def commit_group_at_end(settings: Settings, topics: list[str]) -> None:
     commit_group_offsets(settings, settings.ingest_group, end_offsets(settings, topics))
 
 
-def read_raw(settings: Settings) -> pa.Table:
-    """Every raw-zone row in the test's bucket."""
+def raw_objects(settings: Settings) -> dict[str, pa.Table]:
+    """Every raw-zone object in the test's bucket, read with pyarrow, by key."""
     s3 = s3_client(settings)
-    tables = []
+    tables = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix=f"{lake.RAW}/"):
         for item in page.get("Contents", []):
-            if not item["Key"].endswith(".parquet"):
-                continue
-            body = s3.get_object(Bucket=settings.lake_bucket, Key=item["Key"])["Body"].read()
-            tables.append(pq.read_table(io.BytesIO(body)))
+            if item["Key"].endswith(".parquet"):
+                body = s3.get_object(Bucket=settings.lake_bucket, Key=item["Key"])["Body"].read()
+                tables[item["Key"]] = pq.read_table(io.BytesIO(body))
+    return tables
+
+
+def read_raw(settings: Settings) -> pa.Table:
+    """Every raw-zone row in the test's bucket."""
+    tables = list(raw_objects(settings).values())
     return pa.concat_tables(tables) if tables else pa.table({"event_id": pa.array([], pa.string())})
 
 

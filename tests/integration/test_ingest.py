@@ -3,6 +3,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from ingestion.contract import load_contract
@@ -74,6 +75,44 @@ def test_ingest_lands_exactly_the_produced_events_and_dead_letters_the_bad_ones(
     assert reasons[MALFORMED[2]]["source_topic"] == "marketplace.chats"
     assert int(reasons[MALFORMED[2]]["source_offset"]) >= 0
     assert counters.dead_lettered == 3
+
+
+class _Crash(Exception):
+    pass
+
+
+class _DiesBeforeItsCommit(Sink):
+    """A worker that dies after writing its first batches' objects, before the transaction that commits them."""
+
+    def _commit(self, *_: object) -> None:
+        time.sleep(1.5)  # the replay below must start at a later clock time than these objects' ingestion
+        raise _Crash
+
+
+def test_a_batch_replayed_by_the_next_owner_rewrites_byte_identical_objects(lake: Settings, unique: str) -> None:
+    """Whoever writes a batch's objects last, a replaying owner or a zombie resuming its flush, the content is the
+    same: the intent pins the batch's end and its ingestion time."""
+    producer = KafkaProducer(bootstrap_servers=lake.kafka_servers, acks="all", enable_idempotence=True)
+    for topic, key, value in (_event(i, unique) for i in range(600)):
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+    s3 = s3_client(lake)
+
+    def bodies() -> dict[str, bytes]:
+        listed = s3.list_objects_v2(Bucket=lake.lake_bucket, Prefix="raw/").get("Contents", [])
+        keys = [item["Key"] for item in listed if item["Key"].endswith(".parquet")]
+        return {key: s3.get_object(Bucket=lake.lake_bucket, Key=key)["Body"].read() for key in keys}
+
+    with pytest.raises(_Crash):
+        _DiesBeforeItsCommit(lake, load_contract()).run(until=lambda c: c.consumed >= 600)
+    first = bodies()
+    assert first, "the crashed worker wrote no object"
+
+    Sink(lake, load_contract()).run(until=lambda c: c.written >= 600)
+    again = bodies()
+    assert {key: again.get(key) for key in first} == first  # overwritten with the same bytes
+    assert Counter(read_raw(lake).column("event_id").to_pylist()) == Counter(f"{unique}-{i}" for i in range(600))
 
 
 def test_objects_are_partitioned_by_event_hour(lake: Settings, unique: str) -> None:

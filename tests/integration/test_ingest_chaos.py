@@ -1,7 +1,9 @@
-"""The sink under fire: SIGKILLed at random moments, its broker restarted, its object store gone for 30 s.
+"""The sink under fire: SIGKILLed at random moments, workers joining and dying mid-ingest, its broker restarted, its
+object store gone for 30 s.
 
-Each test feeds hand-made events while it breaks things, then checks that every valid event is in the
-raw zone exactly once and the dead-letter topic holds exactly the malformed records.
+Each test feeds hand-made events while it breaks things, then checks, reading Kafka and the raw zone itself, that
+every valid event is in the raw zone exactly once, the dead-letter topic holds exactly the malformed records, each
+partition's offsets are all there once (raw rows and dead letters together), and the completeness markers are true.
 """
 
 from __future__ import annotations
@@ -14,18 +16,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
 from ingestion.status import group_lag
+from sluice import lake
+from sluice.objectstore import s3_client
 from sluice.settings import Settings
 from sluice.stack.process import wait_until
 from sluice.stack.services import Kafka, ObjectStore, Service
-from tests.integration.lake_readers import end_offsets, read_deadletters, read_raw
+from tests.integration.lake_readers import end_offsets, raw_objects, read_deadletters
 
 SLUICE = str(Path(sys.executable).parent / "sluice")
 TOPICS = ["marketplace.listings", "marketplace.chats"]
@@ -119,34 +126,86 @@ def sinks(sink_env: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def _start_sink_and_wait(
-    env: dict[str, str], started: list[subprocess.Popen[bytes]], log: Path, home: Path
+    env: dict[str, str], started: list[subprocess.Popen[bytes]], log: Path, home: Path, worker: str = "0"
 ) -> subprocess.Popen[bytes]:
     """Start a sink and return once it consumes: it reports its counters right after its first poll."""
-    status = home / "ingest" / "worker-0.json"
+    status = home / "ingest" / f"worker-{worker}.json"
     before = status.stat().st_mtime_ns if status.exists() else 0
     with open(log, "ab") as out:
-        process = subprocess.Popen([SLUICE, "ingest", "--worker", "0"], env=env, stdout=out, stderr=out)
+        process = subprocess.Popen([SLUICE, "ingest", "--worker", worker], env=env, stdout=out, stderr=out)
     started.append(process)
     reported = wait_until(lambda: status.exists() and status.stat().st_mtime_ns != before, timeout=30, interval=0.05)
     assert reported, log.read_text()[-2000:]
     return process
 
 
-def _drain_and_stop(settings: Settings, process: subprocess.Popen[bytes], log: Path) -> None:
+def _drain_and_stop(settings: Settings, processes: list[subprocess.Popen[bytes]], log: Path) -> None:
     caught_up = wait_until(lambda: sum(group_lag(settings, TOPICS).values()) == 0, timeout=180, interval=1)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
     assert caught_up, f"the sink never caught up; its log ends:\n{log.read_text()[-3000:]}"
 
 
-def _assert_exactly_once(settings: Settings, feed: Feed, dlq_start: dict) -> None:  # type: ignore[type-arg]
-    raw = read_raw(settings)
-    landed = Counter(raw.column("event_id").to_pylist())
-    expected = Counter(f"{feed.run}-{i}" for i in range(feed.count))
-    assert landed - expected == Counter(), f"doubled or foreign: {list((landed - expected).items())[:5]}"
-    assert expected - landed == Counter(), f"lost: {list((expected - landed).items())[:5]}"
-    letters = sorted(value for value, _ in read_deadletters(settings, dlq_start))
-    assert letters == sorted(feed.malformed)
+class Outcome:
+    """What the test reads back itself: Kafka's offsets before and after, the raw zone's objects, the dead letters."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.start = end_offsets(settings, TOPICS)
+        self.dlq_start = end_offsets(settings, [settings.deadletter_topic])
+
+    def assert_exactly_once(self, feed: Feed) -> None:
+        objects = raw_objects(self.settings)
+        letters = read_deadletters(self.settings, self.dlq_start)
+        raw = pa.concat_tables(objects.values())
+        landed = Counter(raw.column("event_id").to_pylist())
+        expected = Counter(f"{feed.run}-{i}" for i in range(feed.count))
+        assert landed - expected == Counter(), f"doubled or foreign: {list((landed - expected).items())[:5]}"
+        assert expected - landed == Counter(), f"lost: {list((expected - landed).items())[:5]}"
+        assert sorted(value for value, _ in letters) == sorted(feed.malformed)
+        self._assert_offsets_once(objects, letters)
+        self._assert_markers_true(objects)
+
+    def _assert_offsets_once(self, objects: dict[str, pa.Table], letters: list[tuple[bytes, dict[str, str]]]) -> None:
+        """Each partition's offsets from where the group started to the end, each once: a raw row or a dead letter."""
+        offsets: dict[TopicPartition, list[int]] = defaultdict(list)
+        for key, table in objects.items():
+            topic = key.split("/")[1]
+            partitions, numbers = table.column("kafka_partition").to_pylist(), table.column("kafka_offset").to_pylist()
+            for partition, offset in zip(partitions, numbers, strict=True):
+                offsets[TopicPartition(topic, partition)].append(offset)
+        for _, headers in letters:
+            tp = TopicPartition(headers["source_topic"], int(headers["source_partition"]))
+            offsets[tp].append(int(headers["source_offset"]))
+        end = end_offsets(self.settings, TOPICS)
+        for tp, first in self.start.items():
+            assert sorted(offsets.pop(tp, [])) == list(range(first, end[tp])), f"{tp}: a gap or an overlap"
+        assert not offsets, f"partitions nobody produced to: {list(offsets)}"
+
+    def _assert_markers_true(self, objects: dict[str, pa.Table]) -> None:
+        """Every marker lists exactly its hour's objects, with the rows and offsets read here, and the feed's whole
+        first day is marked."""
+        s3, bucket = s3_client(self.settings), self.settings.lake_bucket
+        markers = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{lake.RAW}/"):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith("/_COMPLETE.json"):
+                    body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                    markers[item["Key"].rsplit("/", 1)[0] + "/"] = json.loads(body)
+        for folder, marker in markers.items():
+            here = {key: table for key, table in objects.items() if key.startswith(folder)}
+            listed = {o["key"]: (o["rows"], o["first_offset"], o["last_offset"]) for o in marker["objects"]}
+            read = {
+                key: (t.num_rows, pc.min(t.column("kafka_offset")).as_py(), pc.max(t.column("kafka_offset")).as_py())
+                for key, t in here.items()
+            }
+            assert listed == read, f"the marker of {folder} is not true"
+            assert marker["rows"] == sum(t.num_rows for t in here.values()), folder
+        first_day = datetime(2026, 11, 1, tzinfo=UTC)
+        folders = [lake.raw_hour_prefix(topic, first_day + timedelta(hours=h)) for topic in TOPICS for h in range(24)]
+        assert [folder for folder in folders if folder not in markers] == [], "hours of the first day left unmarked"
 
 
 def test_twenty_sigkills_lose_and_double_nothing(
@@ -154,16 +213,55 @@ def test_twenty_sigkills_lose_and_double_nothing(
 ) -> None:
     rng = random.Random(unique)
     log = tmp_path / "sink.log"
-    dlq_start = end_offsets(lake, [lake.deadletter_topic])
+    outcome = Outcome(lake)
     with Feed(lake, unique, count=40_000, seconds=40) as feed:
         for _ in range(20):
             process = _start_sink_and_wait(sink_env, sinks, log, tmp_path)
             time.sleep(rng.uniform(0.05, 1.5))  # a random moment in its consume/flush cycle
             process.kill()
             process.wait()
-    _drain_and_stop(lake, _start_sink_and_wait(sink_env, sinks, log, tmp_path), log)
-    _assert_exactly_once(lake, feed, dlq_start)
+    _drain_and_stop(lake, [_start_sink_and_wait(sink_env, sinks, log, tmp_path)], log)
+    outcome.assert_exactly_once(feed)
     assert "replaying batch" in log.read_text(), "no kill landed between an intent and its commit"
+
+
+def _assignments(settings: Settings) -> dict[str, int]:
+    """How many partitions each member of the sink's group holds, by client id, as the broker says."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_servers)
+    try:
+        group = admin.describe_groups([settings.ingest_group])[settings.ingest_group]
+    finally:
+        admin.close()
+    return {
+        member["client_id"]: sum(len(t["partitions"]) for t in member["member_assignment"]["assigned_partitions"])
+        for member in group["members"]
+    }
+
+
+def test_workers_joining_and_dying_mid_ingest_lose_and_double_nothing(
+    lake: Settings, sink_env: dict[str, str], sinks: list[subprocess.Popen[bytes]], tmp_path: Path, unique: str
+) -> None:
+    """One worker, then a second (partitions move), then the first SIGKILLed and a third started."""
+    log = tmp_path / "sink.log"
+    outcome = Outcome(lake)
+
+    def holding(*workers: str) -> bool:
+        held = _assignments(lake)
+        return sorted(held) == [f"sluice-ingest-{w}" for w in workers] and all(held.values())
+
+    with Feed(lake, unique, count=40_000, seconds=40) as feed:
+        first = _start_sink_and_wait(sink_env, sinks, log, tmp_path, worker="0")
+        time.sleep(5)
+        _start_sink_and_wait(sink_env, sinks, log, tmp_path, worker="1")
+        assert wait_until(lambda: holding("0", "1"), timeout=60, interval=0.5), _assignments(lake)
+        time.sleep(3)
+        first.kill()
+        first.wait()
+        _start_sink_and_wait(sink_env, sinks, log, tmp_path, worker="2")
+        # The killed static member keeps its partitions until its session times out; then 1 and 2 share them all.
+        assert wait_until(lambda: holding("1", "2"), timeout=90, interval=0.5), _assignments(lake)
+    _drain_and_stop(lake, [p for p in sinks if p.poll() is None], log)
+    outcome.assert_exactly_once(feed)
 
 
 def _outage(service: Service, seconds: float) -> None:
@@ -187,13 +285,13 @@ def test_an_outage_mid_ingest_loses_and_doubles_nothing(
     seconds: float,
 ) -> None:
     log = tmp_path / "sink.log"
-    dlq_start = end_offsets(lake, [lake.deadletter_topic])
+    outcome = Outcome(lake)
     process = _start_sink_and_wait(sink_env, sinks, log, tmp_path)
     with Feed(lake, unique, count=20_000, seconds=20) as feed:
         time.sleep(6)
         _outage(service(stack), seconds)  # the stack's own settings: the S3 identities name its lake bucket
-    _drain_and_stop(lake, process, log)
-    _assert_exactly_once(lake, feed, dlq_start)
-    if service is ObjectStore:
-        counters = json.loads((tmp_path / "ingest" / "worker-0.json").read_text())
-        assert counters["s3_retries"] > 0, "the outage never reached the sink"
+    _drain_and_stop(lake, [process], log)
+    outcome.assert_exactly_once(feed)
+    counters = json.loads((tmp_path / "ingest" / "worker-0.json").read_text())
+    reached = counters["s3_retries"] if service is ObjectStore else counters["broker_outages"]
+    assert reached > 0, f"the outage never reached the sink: {counters}"

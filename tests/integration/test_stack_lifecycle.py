@@ -81,6 +81,7 @@ def test_up_status_down_leave_no_process_behind(other_stack: Settings) -> None:
         "airflow-dags",
         "airflow-scheduler",
         "airflow-trigger",
+        "jobs",
         "kafka",
         "mlflow",
         "postgres",
