@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,6 +34,10 @@ from sluice.objectstore import S3Client, list_objects
 from sluice.settings import Settings
 
 HOUR = timedelta(hours=1)
+
+
+class TimeUp(Exception):
+    """The caller's time ran out before every due marker was written; the state has not moved."""
 
 
 def missing_hours(s3: S3Client, bucket: str, topic: str, day: date) -> list[int]:
@@ -193,8 +197,9 @@ class Completeness:
             self.unsaved.add((topic, partition))
         self.pending.add(topic)  # also when already idle: a restarted worker checks what is due once
 
-    def publish(self) -> int:
-        """Save the progress noted since the last call, then write the markers it makes due; returns how many."""
+    def publish(self, time_up: Callable[[], bool] = lambda: False) -> int:
+        """Save the progress noted since the last call, then write the markers it makes due; returns how many. Once
+        `time_up()`, the markers not yet written wait for the next publish (this worker's or the next owner's)."""
         for topic in sorted({topic for topic, _ in self.unsaved}):
             state = self._state(topic)
             if state.first_hour is not None and state.first_hour != state.saved_first_hour:
@@ -206,12 +211,16 @@ class Completeness:
         self.pending |= {topic for topic, _ in self.reopened}
         marked = 0
         for topic in sorted(self.pending):
-            marked += len(self.advance(topic))
+            try:
+                marked += len(self.advance(topic, time_up))
+            except TimeUp:
+                break
             self.pending.discard(topic)  # only now: a failed advance is retried by the next publish
         return marked
 
-    def advance(self, topic: str) -> list[datetime]:
-        """Write the markers that are due for a topic; returns the hours (re)marked."""
+    def advance(self, topic: str, time_up: Callable[[], bool] = lambda: False) -> list[datetime]:
+        """Write the markers that are due for a topic; returns the hours (re)marked. Raises TimeUp once `time_up()`
+        before all are written: the state moves only when all are."""
         state = self._state(topic)
         if state.first_hour is None:
             return []
@@ -228,6 +237,8 @@ class Completeness:
         contiguous = sorted(due)
         due |= {hour for t, hour in self.reopened if t == topic}
         for hour in sorted(due):
+            if time_up():
+                raise TimeUp
             self._write_marker(topic, hour, watermark)
         self.reopened = {(t, h) for t, h in self.reopened if t != topic}
         if contiguous:

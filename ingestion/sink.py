@@ -76,7 +76,8 @@ def _bounded(call: Callable[[], object], what: str) -> None:
 
 
 class Stopped(Exception):
-    """Raised inside a flush when a stop was requested while the object store was unreachable."""
+    """Raised inside a flush when a stop was requested and the flush cannot finish in the drain time (or the object
+    store is unreachable): its batches stay uncommitted and their next owner replays them."""
 
 
 @dataclass
@@ -226,6 +227,7 @@ class Sink:
         self.status_file = settings.home / "ingest" / f"worker-{worker}.json"
         self._stop = stop or threading.Event()
         self._closed = threading.Event()
+        self.stop_seen: float | None = None  # when the sink first saw the stop request: the drain time runs from there
         self._connect()
         threading.Thread(target=self._watch_broker, name="broker-watch", daemon=True).start()
 
@@ -315,6 +317,14 @@ class Sink:
     def stop(self) -> None:
         self._stop.set()
 
+    def _drained(self) -> bool:
+        """Whether a stop was requested and the drain time since is up: then nothing new is written."""
+        if not self._stop.is_set():
+            return False
+        if self.stop_seen is None:
+            self.stop_seen = time.monotonic()
+        return time.monotonic() - self.stop_seen >= self.settings.ingest_drain_seconds
+
     def run(self, until: Callable[[Counters], bool] | None = None) -> Counters:
         """Consume and flush until stop() (or `until(counters)` is true); flushes what is buffered on the way out."""
         last_status = 0.0
@@ -334,7 +344,7 @@ class Sink:
             )
             self._mark_complete([], force=True)
         except Stopped:
-            log.warning("stopped while the object store was unreachable; uncommitted batches will replay")
+            log.warning("stopped before the last flush was durable; its uncommitted batches will replay")
         finally:
             self._closed.set()
             self._report()
@@ -537,7 +547,7 @@ class Sink:
             for tp, hours, latest in landed:
                 self.completeness.committed(tp.topic, tp.partition, hours, latest)
             if force or time.monotonic() - self.markers_published >= MARKER_INTERVAL_S:
-                self.counters.hours_marked += self.completeness.publish()
+                self.counters.hours_marked += self.completeness.publish(time_up=self._drained)
                 self.markers_published = time.monotonic()
         except (BotoCoreError, ClientError) as error:
             log.warning("could not update completeness markers (%s); will retry after the next flush", error)
@@ -574,6 +584,8 @@ class Sink:
         _bounded(self.producer.commit_transaction, "committing the transaction")
 
     def _upload(self, partition: int, obj: HourObject) -> None:
+        if self._drained():  # abandon the flush: it commits nothing, so its next owner replays it
+            raise Stopped
         offsets = obj.table.column("kafka_offset")
         metadata = {
             "rows": str(obj.table.num_rows),

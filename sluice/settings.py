@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     ingest_flush_records: int = 200_000
     ingest_flush_bytes: int = 64 * 1024 * 1024
     ingest_flush_seconds: float = 30.0
+    ingest_drain_seconds: float = 20.0  # after SIGTERM, finish or abandon (uncommitted: replayed) the flush by then
     ingest_allowed_lateness_minutes: int = 60  # an hour is complete once every active partition is this far past it
     ingest_idle_seconds: float = 10.0  # read to its end this long, a partition stops holding markers back
 

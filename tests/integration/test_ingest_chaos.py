@@ -156,7 +156,7 @@ class Outcome:
         self.start = end_offsets(settings, TOPICS)
         self.dlq_start = end_offsets(settings, [settings.deadletter_topic])
 
-    def assert_exactly_once(self, feed: Feed) -> None:
+    def assert_exactly_once(self, feed: Feed, marked_days: list[datetime] | None = None) -> None:
         objects = raw_objects(self.settings)
         letters = read_deadletters(self.settings, self.dlq_start)
         raw = pa.concat_tables(objects.values())
@@ -166,7 +166,7 @@ class Outcome:
         assert expected - landed == Counter(), f"lost: {list((expected - landed).items())[:5]}"
         assert sorted(value for value, _ in letters) == sorted(feed.malformed)
         self._assert_offsets_once(objects, letters)
-        self._assert_markers_true(objects)
+        self._assert_markers_true(objects, [datetime(2026, 11, 1, tzinfo=UTC)] if marked_days is None else marked_days)
 
     def _assert_offsets_once(self, objects: dict[str, pa.Table], letters: list[tuple[bytes, dict[str, str]]]) -> None:
         """Each partition's offsets from where the group started to the end, each once: a raw row or a dead letter."""
@@ -184,9 +184,9 @@ class Outcome:
             assert sorted(offsets.pop(tp, [])) == list(range(first, end[tp])), f"{tp}: a gap or an overlap"
         assert not offsets, f"partitions nobody produced to: {list(offsets)}"
 
-    def _assert_markers_true(self, objects: dict[str, pa.Table]) -> None:
-        """Every marker lists exactly its hour's objects, with the rows and offsets read here, and the feed's whole
-        first day is marked."""
+    def _assert_markers_true(self, objects: dict[str, pa.Table], marked_days: list[datetime]) -> None:
+        """Every marker lists exactly its hour's objects, with the rows and offsets read here, and every hour of
+        `marked_days` is marked."""
         s3, bucket = s3_client(self.settings), self.settings.lake_bucket
         markers = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{lake.RAW}/"):
@@ -203,9 +203,9 @@ class Outcome:
             }
             assert listed == read, f"the marker of {folder} is not true"
             assert marker["rows"] == sum(t.num_rows for t in here.values()), folder
-        first_day = datetime(2026, 11, 1, tzinfo=UTC)
-        folders = [lake.raw_hour_prefix(topic, first_day + timedelta(hours=h)) for topic in TOPICS for h in range(24)]
-        assert [folder for folder in folders if folder not in markers] == [], "hours of the first day left unmarked"
+        hours = [day + timedelta(hours=h) for day in marked_days for h in range(24)]
+        folders = [lake.raw_hour_prefix(topic, hour) for topic in TOPICS for hour in hours]
+        assert [folder for folder in folders if folder not in markers] == [], "hours left unmarked"
 
 
 def test_twenty_sigkills_lose_and_double_nothing(
@@ -295,3 +295,33 @@ def test_an_outage_mid_ingest_loses_and_doubles_nothing(
     counters = json.loads((tmp_path / "ingest" / "worker-0.json").read_text())
     reached = counters["s3_retries"] if service is ObjectStore else counters["broker_outages"]
     assert reached > 0, f"the outage never reached the sink: {counters}"
+
+
+def test_a_sigterm_mid_flush_stops_within_the_drain_time_and_the_next_worker_loses_nothing(
+    lake: Settings, sink_env: dict[str, str], sinks: list[subprocess.Popen[bytes]], tmp_path: Path, unique: str
+) -> None:
+    """A worker holding records of a hundred hours gets SIGTERM: writing them (over a thousand objects, then the
+    markers) takes far longer than its drain time, so it abandons the flush uncommitted and exits in time."""
+    log = tmp_path / "sink.log"
+    outcome = Outcome(lake)
+    env = {**sink_env, "SLUICE_INGEST_FLUSH_SECONDS": "600", "SLUICE_INGEST_FLUSH_RECORDS": "1000000",
+           "SLUICE_INGEST_DRAIN_SECONDS": "2"}  # fmt: skip
+    feed = Feed(lake, unique, count=6_000, seconds=1)
+    for i, (topic, key, value) in enumerate(feed.valid):  # a hundred hours: 2026-10-10 00:00 to 2026-10-14 03:00
+        event = json.loads(value)
+        event["event_time"] = f"2026-10-{10 + i % 100 // 24}T{i % 100 % 24:02d}:{i % 60:02d}:00+00:00"
+        feed.valid[i] = (topic, key, json.dumps(event).encode())
+    process = _start_sink_and_wait(env, sinks, log, tmp_path)
+    with feed:
+        pass
+    status = tmp_path / "ingest" / "worker-0.json"
+    assert wait_until(lambda: json.loads(status.read_text())["consumed"] >= 6_006, timeout=60), log.read_text()[-2000:]
+    stopped_at = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
+    took = time.monotonic() - stopped_at
+    assert took < 2 + 5, f"SIGTERM took {took:.1f} s with a drain time of 2 s"
+    assert "its uncommitted batches will replay" in log.read_text()
+
+    _drain_and_stop(lake, [_start_sink_and_wait(sink_env, sinks, log, tmp_path)], log)
+    outcome.assert_exactly_once(feed, marked_days=[datetime(2026, 10, day, tzinfo=UTC) for day in (10, 11, 12)])
