@@ -196,10 +196,32 @@ def test_bad_rows_block_the_partition_keep_the_published_one_and_are_quarantined
         assert "not_null(listing_id) 1 row" in message
         assert "accepted_range(price" in message
         assert _partition(spark, built, "stg_listings", SECOND) == published
-        quarantined = spark.read.parquet(failure.value.quarantine_uri).select("event_id").collect()
-        assert sorted(row.event_id for row in quarantined) == ["bad-negative-price", "bad-null-key"]
+        location = f"{built.settings.lake_uri}/quarantine/stg_listings/dt={SECOND}/"
+        assert failure.value.quarantine_uri.startswith(location), failure.value.quarantine_uri
+        quarantined = spark.read.parquet(failure.value.quarantine_uri).select("event_id", "_failed_checks").collect()
+        broke = {row.event_id: " ".join(row._failed_checks) for row in quarantined}
+        assert sorted(broke) == ["bad-negative-price", "bad-null-key"]
+        assert "not_null(listing_id)" in broke["bad-null-key"]
+        assert "accepted_range(price" in broke["bad-negative-price"]
     finally:
         s3.delete_object(Bucket=bucket, Key=key)
+
+
+def test_a_day_with_an_hour_not_yet_marked_complete_is_refused_and_the_published_one_kept(
+    spark: SparkSession, built: BuiltLake
+) -> None:
+    s3, bucket = s3_client(built.settings), built.settings.lake_bucket
+    published = _partition(spark, built, "stg_listings", SECOND)
+    marker = f"raw/marketplace.listings/dt={SECOND}/hr=07/_COMPLETE.json"
+    body = s3.get_object(Bucket=bucket, Key=marker)["Body"].read()
+    s3.delete_object(Bucket=bucket, Key=marker)  # as if the sink had not passed 07:00-08:00 yet
+    try:
+        refused = r"marketplace.listings.*dt=2026-10-06 hours \[7\].*--allow-incomplete"
+        with pytest.raises(IncompleteInput, match=refused):
+            built.builder.build("stg_listings", SECOND)
+        assert _partition(spark, built, "stg_listings", SECOND) == published
+    finally:
+        s3.put_object(Bucket=bucket, Key=marker, Body=body)
 
 
 # --- the job as Airflow runs it: a process, a client of the warm Spark Connect server (or a classic session) --------
