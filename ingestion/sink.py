@@ -126,9 +126,8 @@ class Committed:
     def fields(self) -> dict[str, str]:
         return {"latest_event": self.latest_event.isoformat(), "first_day": self.first_day.isoformat()}
 
-    def add(self, latest_event: datetime, first_hour: datetime) -> Committed:
-        first_day = first_hour.replace(hour=0)
-        return Committed(max(self.latest_event, latest_event), min(self.first_day, first_day))
+    def merge(self, other: Committed) -> Committed:
+        return Committed(max(self.latest_event, other.latest_event), min(self.first_day, other.first_day))
 
 
 def _metadata(committed: OffsetAndMetadata | None) -> dict[str, Any]:
@@ -521,10 +520,10 @@ class Sink:
             hours = split_by_hour(table, tp.topic, tp.partition, buffer.first)
             objects += [(tp.partition, obj) for obj in hours]
             if hours:
-                latest, first = pc.max(table.column("event_time")).as_py(), hours[0].hour
+                latest = pc.max(table.column("event_time")).as_py()
                 landed.append((tp, [obj.hour for obj in hours], latest))
-                known = progress.get(tp)
-                progress[tp] = known.add(latest, first) if known else Committed(latest, first.replace(hour=0))
+                batch = Committed(latest, hours[0].hour.replace(hour=0))  # hours come in order
+                progress[tp] = progress[tp].merge(batch) if tp in progress else batch
             self.counters.written += table.num_rows
             dead += [(tp, letter) for letter in letters]
         # Encoding (zstd) and uploads release the GIL: run them side by side. All must land before the commit.

@@ -86,15 +86,14 @@ def _repo_files() -> dict[str, int]:
     return files
 
 
-def _changed(files: dict[str, int]) -> list[str]:
-    changed = []
+def _first_changed(files: dict[str, int]) -> str | None:
     for path, mtime in files.items():
         try:
             if os.stat(path).st_mtime_ns != mtime:
-                changed.append(path)
+                return path
         except FileNotFoundError:
-            changed.append(path)
-    return changed
+            return path
+    return None
 
 
 def _child(request: dict[str, Any], output: int, preloaded: dict[str, int]) -> None:
@@ -111,8 +110,8 @@ def _child(request: dict[str, Any], output: int, preloaded: dict[str, int]) -> N
         os.environ.update(request["env"])
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         argv = [request["module"], *request["arguments"]]
-        if stale := _changed(preloaded):
-            print(f"job runner: {stale[0]} changed since the runner started; running a fresh python", flush=True)
+        if stale := _first_changed(preloaded):
+            print(f"job runner: {stale} changed since the runner started; running a fresh python", flush=True)
             os.execv(sys.executable, [sys.executable, "-m", *argv])
         sys.argv = argv
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)

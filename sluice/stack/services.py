@@ -482,9 +482,8 @@ class JobRunner(Service):
     def launch(self) -> None:
         from sluice.stack.job_runner import socket_path
 
-        path = socket_path(self.settings)
-        path.unlink(missing_ok=True)  # a stale socket must not pass for a started runner
-        self.process.start([sys.executable, "-m", "sluice.stack.job_runner", "--socket", str(path)])
+        argv = [sys.executable, "-m", "sluice.stack.job_runner"]
+        self.process.start([*argv, "--socket", str(socket_path(self.settings))])
 
     def healthy(self) -> bool:
         import socket
