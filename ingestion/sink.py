@@ -12,8 +12,10 @@ How a batch of one partition, offsets [first, last], becomes durable:
    markers' inputs are as durable as the offsets, whenever the worker dies.
    A crash before it aborts the transaction: no dead letter is visible and the batch replays.
 
-Offsets are never committed before the objects covering them exist, and the consumer-group
-generation fences a zombie owner's transaction after a rebalance.
+Offsets are never committed before the objects covering them exist. Intents and batches commit in transactions
+sent with the group's generation as it was when the flush began, so the broker refuses both from a worker that
+lost its partitions meanwhile (a zombie, e.g. one paused past its session): the only objects a zombie can still
+write are those of a batch whose intent it committed while it owned the partition, and they are byte-identical.
 
 Completeness markers trail the commits (ingestion/completeness.py). A partition the sink has read to its
 high watermark, with nothing of it buffered, for `ingest_idle_seconds` is reported idle, so that a quiet
@@ -27,7 +29,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -509,7 +511,7 @@ class Sink:
                 so_far = self.committed[tp].fields() if tp in self.committed else {}
                 intent = {"end": b.last, "ingested_at": now.isoformat(), **so_far}
                 intents[tp] = OffsetAndMetadata(b.first, json.dumps(intent), -1)
-            self.consumer.commit(intents, timeout_ms=KAFKA_CALL_TIMEOUT_S * 1000)
+            self._transaction(intents, group)
         self.counters.replays += len(due) - len(fresh)
         dead: list[DeadLetterOf] = []
         landed: list[tuple[TopicPartition, list[datetime], datetime]] = []
@@ -554,12 +556,27 @@ class Sink:
     def _commit(
         self,
         due: dict[TopicPartition, PartitionBuffer],
-        dead: list[tuple[TopicPartition, DeadLetter]],
+        dead: list[DeadLetterOf],
         progress: dict[TopicPartition, Committed],
         group: ConsumerGroupMetadata,
     ) -> None:
-        """The broker refuses offsets sent with `group` once the group has moved on to a newer generation: a batch
-        read before a rebalance can never commit after it."""
+        """The batches' end: offset `last + 1` with the partition's progress, and the dead letters, in one
+        transaction."""
+        offsets = {
+            tp: OffsetAndMetadata(b.last + 1, json.dumps(progress[tp].fields()) if tp in progress else "", -1)
+            for tp, b in due.items()
+        }
+        self._transaction(offsets, group, dead)
+
+    def _transaction(
+        self,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+        group: ConsumerGroupMetadata,
+        dead: Sequence[DeadLetterOf] = (),
+    ) -> None:
+        """Commit `offsets` (an intent, or a batch with its dead letters) in one transaction. The broker refuses
+        offsets sent with `group` once the group has moved on to a newer generation: neither a batch nor its intent
+        read before a rebalance can commit after it (a worker paused meanwhile included)."""
         self.producer.begin_transaction()
         for tp, letter in dead:
             self.producer.send(
@@ -575,10 +592,6 @@ class Sink:
                     ("sink_worker", self.worker.encode()),
                 ],
             )
-        offsets = {
-            tp: OffsetAndMetadata(b.last + 1, json.dumps(progress[tp].fields()) if tp in progress else "", -1)
-            for tp, b in due.items()
-        }
         _bounded(lambda: self.producer.send_offsets_to_transaction(offsets, group), "sending offsets")
         _bounded(self.producer.commit_transaction, "committing the transaction")
 

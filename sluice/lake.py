@@ -19,6 +19,7 @@ files import it while Airflow parses them); pyarrow is imported only by `raw_sch
     speed/_progress/<family>.json                         records read and refused by the contract, so far
     checkpoints/speed/<family>/                           the speed track's streaming checkpoint
     models/<experiment>/<run>/artifacts/                  MLflow's artifacts (its server writes them)
+    _ops/alerts/<dag>/<task>/<run>/try-N.json             a failed try was reported to Slack (by whom, when, how)
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ INGEST_STATE = f"{STATE}/ingest"
 BUILDS = f"{STATE}/builds"
 BUILD_SESSIONS = f"{STATE}/build-sessions"
 OPS = "_ops"
+ALERTS = f"{OPS}/alerts"  # which failed tries were reported: every scheduler, worker and sweep sees it
 
 # --- the raw zone ---------------------------------------------------------------------------------------------------
 
@@ -264,3 +266,11 @@ def nightly_prefix(ds: date) -> str:
     """One night of the model DAG: its candidates (a folder each), their held-out metrics, the promotion decision
     and the scoring's result; the steps hand over through it."""
     return f"{MODELS}/nightly/{date_folder(ds)}/"
+
+
+# --- operations -----------------------------------------------------------------------------------------------------
+
+
+def alert_record_key(dag_id: str, task_id: str, run_id: str, try_number: int) -> str:
+    """One failed try's report. One key per try, not per kind of message: a try is reported once, whoever sends."""
+    return f"{ALERTS}/{dag_id}/{task_id}/{run_id}/try-{try_number}.json"

@@ -51,3 +51,22 @@ def commit_group_offsets(settings: Settings, group: str, offsets: dict[TopicPart
         consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
     finally:
         consumer.close()
+
+
+def offsets_since(settings: Settings, topics: Iterable[str], since_ms: int) -> dict[str, dict[str, int]]:
+    """Each partition's first offset with a timestamp at or after `since_ms`, or its end if none is that recent, as
+    Spark's `startingOffsets` JSON wants it. The ends are read first: a record arriving between the two reads is then
+    found by the timestamp lookup or lies past the end read, never skipped (Spark's own timestamp start leaves such
+    partitions at a "latest" it resolves only when the first micro-batch is planned, and skips what came meanwhile)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, client_id="sluice-offsets")
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        ends = consumer.end_offsets(partitions)
+        found = consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+    finally:
+        consumer.close()
+    offsets: dict[str, dict[str, int]] = {}
+    for tp in partitions:
+        at = found.get(tp)
+        offsets.setdefault(tp.topic, {})[str(tp.partition)] = at.offset if at is not None else ends[tp]
+    return offsets

@@ -16,6 +16,7 @@ a query started through Connect outlives its killed client. In the k8s profile i
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -29,6 +30,7 @@ from sluice.objectstore import s3_client
 from sluice.serving.speed_views import register_views
 from sluice.settings import Settings, load_settings
 from sluice.spark import classic_session
+from sluice.topics import offsets_since
 from spark_jobs.speed_events import PARSED_SCHEMA, parse_partition
 
 if TYPE_CHECKING:
@@ -45,12 +47,12 @@ def events(spark: SparkSession, settings: Settings, fam: speed.Family) -> DataFr
 
     contract = load_contract()
     topics = sorted({contract.events[event_type].topic for event_type in fam.event_types})
+    since_ms = int((time.time() - settings.speed_lookback_hours * 3600) * 1000)
     source = {
         "kafka.bootstrap.servers": settings.kafka_servers,
         "subscribe": ",".join(topics),
         # First start only (later ones resume from the checkpoint): the recent past, so today's hours fill at once.
-        "startingTimestamp": str(int((time.time() - settings.speed_lookback_hours * 3600) * 1000)),
-        "startingOffsetsByTimestampStrategy": "latest",  # a partition with nothing that recent starts at its end
+        "startingOffsets": json.dumps(offsets_since(settings, topics, since_ms)),
         "failOnDataLoss": "false",  # records gone past retention are the batch track's to account for
         "maxOffsetsPerTrigger": "200000",  # catching up comes in bounded batches, not one huge one
         # A task reads its partition's range, then the consumer's next fetch (past the range, where nothing is yet)

@@ -17,10 +17,12 @@ DS = "{{ params.ds or data_interval_start | ds }}"
 
 
 def default_args(retries: int, retry_delay: timedelta, *, alert_retries: bool = True) -> dict[str, Any]:
-    """Owner, retries and the Slack callbacks: every failure alerts, and (alert_retries) so does every retry."""
+    """Owner, retries and the Slack callbacks: every failure alerts, and (alert_retries) so does every retry. A retry
+    that does not alert is still recorded as reported, or the alert sweep would take it for a killed task's."""
     from sluice.orchestration import alerts
 
-    callbacks: dict[str, Callable[..., None]] = {"on_failure_callback": alerts.on_failure}
-    if alert_retries:
-        callbacks["on_retry_callback"] = alerts.on_retry
+    callbacks: dict[str, Callable[..., None]] = {
+        "on_failure_callback": alerts.on_failure,
+        "on_retry_callback": alerts.on_retry if alert_retries else alerts.on_retry_quietly,
+    }
     return {"owner": OWNER, "retries": retries, "retry_delay": retry_delay, **callbacks}

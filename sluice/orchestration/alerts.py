@@ -8,13 +8,10 @@ or delays the task it reports on beyond its short timeout.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -65,30 +62,56 @@ class TaskFailure:
     @classmethod
     def from_context(cls, context: Mapping[str, Any], ui_url: str, will_retry: bool) -> TaskFailure:
         ti, run = context["ti"], context["dag_run"]
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        params = context.get("params") or {}
-        if params.get("ds"):
-            interval = f"dt={params['ds']} (manual run)"
-        else:
-            interval = f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC" if start and end else "none"
         started = getattr(ti, "start_date", None)
-        duration = (datetime.now(UTC) - started).total_seconds() if started else None
-        log_url = (
-            f"{ui_url.rstrip('/')}/dags/{ti.dag_id}/runs/{quote(run.run_id)}/tasks/{ti.task_id}"
-            f"?try_number={ti.try_number}"
-        )
         return cls(
             dag_id=ti.dag_id,
             task_id=ti.task_id,
             run_id=run.run_id,
-            interval=interval,
+            interval=_interval(
+                context.get("data_interval_start"), context.get("data_interval_end"), context.get("params")
+            ),
             try_number=ti.try_number,
             max_tries=max(ti.max_tries + 1, ti.try_number),  # Airflow's max_tries counts the retries
             will_retry=will_retry,
-            duration_s=duration,
+            duration_s=(datetime.now(UTC) - started).total_seconds() if started else None,
             error=error_tail(context.get("exception")),
-            log_url=log_url,
+            log_url=_log_url(ui_url, ti.dag_id, run.run_id, ti.task_id, ti.try_number),
         )
+
+    @classmethod
+    def from_api(
+        cls, tried: Mapping[str, Any], run: Mapping[str, Any], ui_url: str, will_retry: bool, error: str
+    ) -> TaskFailure:
+        """From the REST API: one try (`.../taskInstances/{task}/tries`) and its DAG run (`.../dagRuns/{run}`)."""
+        started, ended = (_parse(tried.get(key)) for key in ("start_date", "end_date"))
+        return cls(
+            dag_id=tried["dag_id"],
+            task_id=tried["task_id"],
+            run_id=tried["dag_run_id"],
+            interval=_interval(
+                _parse(run.get("data_interval_start")), _parse(run.get("data_interval_end")), run.get("conf")
+            ),
+            try_number=tried["try_number"],
+            max_tries=max(tried["max_tries"] + 1, tried["try_number"]),
+            will_retry=will_retry,
+            duration_s=(ended - started).total_seconds() if started and ended else None,
+            error=error,
+            log_url=_log_url(ui_url, tried["dag_id"], tried["dag_run_id"], tried["task_id"], tried["try_number"]),
+        )
+
+
+def _interval(start: datetime | None, end: datetime | None, params: Mapping[str, Any] | None) -> str:
+    if (params or {}).get("ds"):
+        return f"dt={params['ds']} (manual run)"  # type: ignore[index]
+    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC" if start and end else "none"
+
+
+def _log_url(ui_url: str, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    return f"{ui_url.rstrip('/')}/dags/{dag_id}/runs/{quote(run_id)}/tasks/{task_id}?try_number={try_number}"
+
+
+def _parse(timestamp: str | None) -> datetime | None:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")) if timestamp else None
 
 
 def error_tail(error: BaseException | str | None, lines: int = ERROR_LINES) -> str:
@@ -166,25 +189,52 @@ def on_retry(context: Mapping[str, Any]) -> None:
     _alert(context, will_retry=True)
 
 
+def on_retry_quietly(context: Mapping[str, Any]) -> None:
+    """Task callback for DAGs that do not alert retries: the try is recorded as reported, so the sweep leaves it."""
+    ti = context["ti"]
+    claim(ti.dag_id, ti.task_id, context["dag_run"].run_id, ti.try_number, RETRY, sender="callback (not sent)")
+
+
 def _alert(context: Mapping[str, Any], will_retry: bool) -> None:
     from sluice.settings import load_settings
 
-    if context.get("exception") is None and not _first_report(context, will_retry):
+    ti = context["ti"]
+    kind = RETRY if will_retry else FAIL
+    if not claim(ti.dag_id, ti.task_id, context["dag_run"].run_id, ti.try_number, kind, sender="callback"):
         return
     send(failure_message(TaskFailure.from_context(context, load_settings().airflow_url, will_retry)))
 
 
-def _first_report(context: Mapping[str, Any], will_retry: bool) -> bool:
-    """For a task killed from outside, the DAG processor runs the callback, and may be asked twice for one try (by
-    the heartbeat timeout and by the executor's report of the lost worker): only the first alerts. These callbacks
-    all run in the DAG processor, so a file there is a shared enough memory."""
-    ti = context["ti"]
-    sent = Path(os.environ.get("AIRFLOW_HOME", tempfile.gettempdir())) / "alerts-sent"
-    sent.mkdir(parents=True, exist_ok=True)
-    name = f"{ti.dag_id}.{ti.task_id}.{context['dag_run'].run_id}.{ti.try_number}.{'retry' if will_retry else 'fail'}"
+RETRY, FAIL = "retry", "fail"
+
+
+def claim(dag_id: str, task_id: str, run_id: str, try_number: int, kind: str, sender: str) -> bool:
+    """True for the first sender to report this try; every later one (a second callback, the sweep) gets False.
+
+    The record is an object in the lake's `_ops/` (`lake.alert_record_key`), created with `If-None-Match: *`, so two
+    senders on different pods can never both win. A callback for a killed task may be asked twice for one try (the
+    heartbeat timeout and the executor's report of the lost worker), and the sweep looks for tries nobody reported.
+    When the lake cannot be reached the alert goes out anyway: a duplicate is better than silence."""
+    import json
+
+    from botocore.exceptions import ClientError
+
+    from sluice import lake
+    from sluice.objectstore import s3_client
+    from sluice.settings import load_settings
+
+    settings = load_settings()
+    key = lake.alert_record_key(dag_id, task_id, run_id, try_number)
+    record = {"kind": kind, "sender": sender, "at": datetime.now(UTC).isoformat()}
     try:
-        os.close(os.open(sent / name.replace(os.sep, "_"), os.O_CREAT | os.O_EXCL))
-    except FileExistsError:
-        log.info("%s was alerted already", name)
-        return False
+        s3_client(settings, retries=2).put_object(
+            Bucket=settings.lake_bucket, Key=key, Body=json.dumps(record).encode(), IfNoneMatch="*"
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
+            log.info("%s was reported already", key)
+            return False
+        log.exception("could not record %s in s3://%s; alerting anyway", key, settings.lake_bucket)
+    except Exception:
+        log.exception("could not record %s in s3://%s; alerting anyway", key, settings.lake_bucket)
     return True

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
-from ingestion.status import group_lag
+from ingestion.status import committed_offsets, group_lag
 from sluice import lake
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
@@ -238,6 +238,12 @@ def _assignments(settings: Settings) -> dict[str, int]:
     }
 
 
+def _holding(settings: Settings, *workers: str) -> bool:
+    """Whether exactly `workers` are the group's members, each holding partitions."""
+    held = _assignments(settings)
+    return sorted(held) == [f"sluice-ingest-{w}" for w in workers] and all(held.values())
+
+
 def test_workers_joining_and_dying_mid_ingest_lose_and_double_nothing(
     lake: Settings, sink_env: dict[str, str], sinks: list[subprocess.Popen[bytes]], tmp_path: Path, unique: str
 ) -> None:
@@ -246,8 +252,7 @@ def test_workers_joining_and_dying_mid_ingest_lose_and_double_nothing(
     outcome = Outcome(lake)
 
     def holding(*workers: str) -> bool:
-        held = _assignments(lake)
-        return sorted(held) == [f"sluice-ingest-{w}" for w in workers] and all(held.values())
+        return _holding(lake, *workers)
 
     with Feed(lake, unique, count=40_000, seconds=40) as feed:
         first = _start_sink_and_wait(sink_env, sinks, log, tmp_path, worker="0")
@@ -260,6 +265,38 @@ def test_workers_joining_and_dying_mid_ingest_lose_and_double_nothing(
         _start_sink_and_wait(sink_env, sinks, log, tmp_path, worker="2")
         # The killed static member keeps its partitions until its session times out; then 1 and 2 share them all.
         assert wait_until(lambda: holding("1", "2"), timeout=90, interval=0.5), _assignments(lake)
+    _drain_and_stop(lake, [p for p in sinks if p.poll() is None], log)
+    outcome.assert_exactly_once(feed)
+
+
+def test_a_paused_worker_resuming_after_its_partitions_moved_on_writes_nothing_of_its_own(
+    lake: Settings, sink_env: dict[str, str], sinks: list[subprocess.Popen[bytes]], tmp_path: Path, unique: str
+) -> None:
+    """A zombie: worker 0 is SIGSTOPped with a batch in hand until its session runs out, worker 1 holds every
+    partition and has committed past every record produced before the pause; then SIGCONT. Whatever worker 0 was
+    doing (reading, writing objects, committing), the raw zone, the dead letters and the markers must come out as
+    if it had never resumed."""
+    log, zombie_log = tmp_path / "sink.log", tmp_path / "zombie.log"
+    outcome = Outcome(lake)
+    with Feed(lake, unique, count=40_000, seconds=60) as feed:
+        zombie = _start_sink_and_wait(sink_env, sinks, zombie_log, tmp_path, worker="0")
+        _start_sink_and_wait(sink_env, sinks, log, tmp_path, worker="1")
+        assert wait_until(lambda: _holding(lake, "0", "1"), timeout=60, interval=0.5), _assignments(lake)
+        time.sleep(2)
+        zombie.send_signal(signal.SIGSTOP)
+        paused_at = end_offsets(lake, TOPICS)
+        assert wait_until(lambda: _holding(lake, "1"), timeout=90, interval=0.5), _assignments(lake)
+        past = wait_until(
+            lambda: all(
+                committed_offsets(lake, TOPICS).get(tp, 0) >= end
+                for tp, end in paused_at.items()
+                if end > outcome.start[tp]
+            ),
+            timeout=90,
+            interval=0.5,
+        )
+        zombie.send_signal(signal.SIGCONT)
+        assert past, f"worker 1 never committed past the pause: {committed_offsets(lake, TOPICS)} < {paused_at}"
     _drain_and_stop(lake, [p for p in sinks if p.poll() is None], log)
     outcome.assert_exactly_once(feed)
 

@@ -152,18 +152,27 @@ def test_a_manual_run_names_the_date_it_builds() -> None:
     assert "*Data interval* dt=2026-11-18 (manual run)" in _text(message)
 
 
-def test_a_killed_task_reported_twice_by_airflow_alerts_once_per_try_and_kind(
-    receiver: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
-    killed = _context(try_number=2, max_tries=2, exception=None)
-    alerts.on_failure(killed)
-    alerts.on_failure(killed)  # the DAG processor asked again for the same try
-    alerts.on_retry(_context(try_number=1, max_tries=2, exception=None))
-    alerts.on_failure(_context(try_number=2, max_tries=2, exception=RuntimeError("boom")))  # from the task: always
-    texts = [message["payload"]["text"] for message in read_messages(receiver)]
-    assert texts == [
-        ":rotating_light: sluice_marts.stg_listings failed again, no retries left",
-        ":warning: sluice_marts.stg_listings failed, retrying",
-        ":rotating_light: sluice_marts.stg_listings failed again, no retries left",
-    ]
+def test_a_try_found_by_the_sweep_reads_like_a_callbacks_alert() -> None:
+    """The sweep builds the message from the REST API's try and run, as Airflow 3.3 returns them."""
+    tried = {
+        "dag_id": "sluice_maintenance",
+        "task_id": "expire_raw",
+        "dag_run_id": "manual__2026-03-15__20261207T225003677424",
+        "try_number": 2,
+        "max_tries": 2,
+        "state": "failed",
+        "start_date": "2026-12-07T22:50:05.100000Z",
+        "end_date": "2026-12-07T22:50:17.600000Z",
+    }
+    run = {"data_interval_start": None, "data_interval_end": None, "conf": {"ds": "2026-03-15"}}
+    message = failure_message(TaskFailure.from_api(tried, run, UI, will_retry=True, error="killed on its own"))
+    text = _text(message)
+    assert message["text"] == ":warning: sluice_maintenance.expire_raw failed, retrying"
+    assert "*Try* 2 of 3 (a retry follows)" in text
+    assert "*Data interval* dt=2026-03-15 (manual run)" in text
+    assert "*Duration* 12 s" in text
+    assert "```killed on its own```" in text
+    assert (
+        f"{UI}/dags/sluice_maintenance/runs/manual__2026-03-15__20261207T225003677424/tasks/expire_raw?try_number=2"
+        in text
+    )

@@ -26,6 +26,7 @@ def dagbag():  # type: ignore[no-untyped-def]
 
 def test_there_are_dag_files() -> None:
     assert [f.name for f in DAG_FILES] == [
+        "sluice_alert_sweep.py",
         "sluice_bigquery_publish.py",
         "sluice_ingestion_health.py",
         "sluice_maintenance.py",
@@ -38,6 +39,7 @@ def test_there_are_dag_files() -> None:
 def test_every_dag_file_imports_without_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == {
+        "sluice_alert_sweep",
         "sluice_marts",
         "sluice_bigquery_publish",
         "sluice_ingestion_health",
