@@ -179,6 +179,9 @@ def success_message(dag_id: str, run_id: str, interval: str, duration_s: float, 
     }
 
 
+RETRY, FAIL = "retry", "fail"  # the kinds of report a failed try gets, kept in its record
+
+
 def on_failure(context: Mapping[str, Any]) -> None:
     """Task callback: the task failed for good (its last try)."""
     _alert(context, will_retry=False)
@@ -205,9 +208,6 @@ def _alert(context: Mapping[str, Any], will_retry: bool) -> None:
     send(failure_message(TaskFailure.from_context(context, load_settings().airflow_url, will_retry)))
 
 
-RETRY, FAIL = "retry", "fail"
-
-
 def claim(dag_id: str, task_id: str, run_id: str, try_number: int, kind: str, sender: str) -> bool:
     """True for the first sender to report this try; every later one (a second callback, the sweep) gets False.
 
@@ -231,10 +231,11 @@ def claim(dag_id: str, task_id: str, run_id: str, try_number: int, kind: str, se
             Bucket=settings.lake_bucket, Key=key, Body=json.dumps(record).encode(), IfNoneMatch="*"
         )
     except ClientError as error:
+        # 412: the record exists; 409 (S3): another sender's create of it is in flight, and that one wins.
         if error.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
             log.info("%s was reported already", key)
             return False
         log.exception("could not record %s in s3://%s; alerting anyway", key, settings.lake_bucket)
-    except Exception:
+    except Exception:  # the lake unreachable: connection errors are not ClientErrors
         log.exception("could not record %s in s3://%s; alerting anyway", key, settings.lake_bucket)
     return True
