@@ -138,16 +138,13 @@ def test_a_task_process_killed_alone_alerts_once_and_the_sweep_reports_a_try_no_
         sweep_run = airflow.trigger(SWEEP, DAY)
         assert airflow.wait(SWEEP, sweep_run, timeout=300)["state"] == "success"
 
-        def alerted(task: str) -> list[dict[str, Any]]:
-            return [m for m in slack_messages(settings)[seen:] if f"{MAINTENANCE}.{task} " in m["text"]]
-
-        [kill] = alerted(killed)
+        [kill] = _alerts_of(settings, seen, run_id, killed)
         assert kill["text"] == f":warning: {MAINTENANCE}.{killed} failed, retrying"
         assert "the task process was killed" in str(kill)
         assert "*Try* 1 of 3 (a retry follows)" in str(kill)  # the maintenance DAG retries twice
         assert f"*Run* {run_id}" in str(kill)
         assert _record(settings, MAINTENANCE, killed, run_id, 1)["kind"] == "retry"
-        [swept] = alerted(marked)
+        [swept] = _alerts_of(settings, seen, run_id, marked)
         assert swept["text"] == f":rotating_light: {MAINTENANCE}.{marked} failed, no retries left"
         assert "found by the alert sweep" in str(swept)
         assert f"*Data interval* dt={DAY} (manual run)" in str(swept)
@@ -158,10 +155,45 @@ def test_a_task_process_killed_alone_alerts_once_and_the_sweep_reports_a_try_no_
         }
         again = sweep()  # a second sweep finds both reported
         assert not [line for line in again if run_id in line], again
-        assert (len(alerted(killed)), len(alerted(marked))) == (1, 1)
-    finally:  # the killed task's retry would hold the DAG's one active run for the retry delay
-        airflow.request("PATCH", f"/dags/{MAINTENANCE}/dagRuns/{run_id}", json={"state": "failed"})
-        airflow.request("DELETE", f"/dags/{MAINTENANCE}/dagRuns/{run_id}")
+        assert [len(_alerts_of(settings, seen, run_id, task)) for task in (killed, marked)] == [1, 1]
+    finally:
+        _end_run(airflow, run_id)
+
+
+def test_a_failed_maintenance_task_alerts(stack: Settings, unique: str) -> None:
+    """The lake bucket the run names does not exist: every task fails on its first try, and each says so in Slack."""
+    settings, airflow = stack, AirflowClient(stack)
+    airflow.wait_for_dag(MAINTENANCE)
+    airflow.unpause(MAINTENANCE)
+    seen = len(slack_messages(settings))
+
+    run_id = airflow.trigger(MAINTENANCE, DAY, {"lake_bucket": unique})  # never created
+    try:
+        deadline = time.monotonic() + 240
+        while not (alerted := _alerts_of(settings, seen, run_id, "expire_raw")):
+            assert time.monotonic() < deadline, "no alert for the failed expire_raw within 240 s"
+            time.sleep(2)
+    finally:
+        _end_run(airflow, run_id)
+
+    [alert] = alerted
+    assert alert["text"] == f":warning: {MAINTENANCE}.expire_raw failed, retrying"
+    body = str(alert)
+    assert "NoSuchBucket" in body  # the error's last lines name the cause
+    assert "*Try* 1 of 3 (a retry follows)" in body
+    assert f"*Data interval* dt={DAY} (manual run)" in body
+    assert f"*Run* {run_id}" in body
+
+
+def _alerts_of(settings: Settings, seen: int, run_id: str, task_id: str) -> list[dict[str, Any]]:
+    """The Slack messages since the `seen` first about one task of a maintenance run."""
+    return [m for m in slack_messages(settings)[seen:] if f"{MAINTENANCE}.{task_id} " in m["text"] and run_id in str(m)]
+
+
+def _end_run(airflow: AirflowClient, run_id: str) -> None:
+    """Fail and delete a test's maintenance run: its retries would hold the DAG's one active run for the retry delay."""
+    airflow.request("PATCH", f"/dags/{MAINTENANCE}/dagRuns/{run_id}", json={"state": "failed"})
+    airflow.request("DELETE", f"/dags/{MAINTENANCE}/dagRuns/{run_id}")
 
 
 def _wait_state(airflow: AirflowClient, run_id: str, task_id: str, state: str, timeout: float) -> None:
