@@ -53,18 +53,25 @@ class RawHoursCompleteTrigger(BaseTrigger):
 class RawHoursCompleteSensor(BaseSensorOperator):
     """Succeeds once every hour of `day` has a completeness marker in each of `topics`."""
 
-    template_fields: Sequence[str] = ("day", "bucket")
+    template_fields: Sequence[str] = ("day", "bucket", "wait_hours")  # a run may name its own wait (a param)
 
     def __init__(
-        self, *, topics: list[str], day: str, bucket: str, wait: timedelta, poke_seconds: float = 60, **kwargs: Any
+        self,
+        *,
+        topics: list[str],
+        day: str,
+        bucket: str,
+        wait_hours: float | str,
+        poke_seconds: float = 60,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(timeout=wait.total_seconds(), poke_interval=poke_seconds, **kwargs)
-        self.topics, self.day, self.bucket, self.wait = topics, day, bucket, wait
+        super().__init__(poke_interval=poke_seconds, **kwargs)  # the trigger keeps the deadline, not Airflow's timeout
+        self.topics, self.day, self.bucket, self.wait_hours = topics, day, bucket, wait_hours
 
     def execute(self, context: Any) -> None:
         if not missing_hours_of(self.topics, date.fromisoformat(self.day), self.bucket):
             return
-        deadline = time.time() + self.wait.total_seconds()
+        deadline = time.time() + timedelta(hours=float(self.wait_hours)).total_seconds()
         trigger = RawHoursCompleteTrigger(self.topics, self.day, self.bucket, self.poke_interval, deadline)
         self.defer(trigger=trigger, method_name="execute_complete")
 
@@ -73,7 +80,7 @@ class RawHoursCompleteSensor(BaseSensorOperator):
             return
         missing = "; ".join(f"{topic} hours {hours}" for topic, hours in event["missing"].items())
         raise AirflowFailException(
-            f"the raw zone of s3://{self.bucket} is still incomplete for {self.day} after {self.wait}: "
+            f"the raw zone of s3://{self.bucket} is still incomplete for {self.day} after {self.wait_hours} h: "
             f"no completeness marker for {missing}. Check the ingestion sink (`sluice ingest --status`: lag, "
             "dead letters), then clear this task."
         )

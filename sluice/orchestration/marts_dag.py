@@ -103,6 +103,7 @@ def marts_dag(project: Project, settings: Settings) -> DAG:
             "lake_bucket": Param(settings.lake_bucket, type="string", description="bucket of the lake to build"),
             "marts_schema": Param(settings.marts_schema, type="string", description="catalog schema of the tables"),
             "ingest_group": Param(settings.ingest_group, type="string", description="the sink's group (the audit)"),
+            "raw_wait_hours": Param(settings.raw_wait_hours, type="number", description="wait for the raw zone, hours"),
         },
         doc_md=__doc__,
     ) as dag:
@@ -112,7 +113,7 @@ def marts_dag(project: Project, settings: Settings) -> DAG:
             topics=topics,
             day=DS,
             bucket=TARGET["SLUICE_LAKE_BUCKET"],
-            wait=timedelta(hours=settings.raw_wait_hours),
+            wait_hours="{{ params.raw_wait_hours }}",
             retries=0,  # its own deadline is the retry loop
         )
         tasks: dict[str, BaseOperator] = {}

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from ingestion.contract import load_contract
 from sluice import lake
 from sluice.objectstore import s3_client
 from sluice.orchestration import alerts
@@ -25,6 +26,8 @@ from sluice.orchestration.alert_sweep import DAG_ID as SWEEP
 from sluice.orchestration.alert_sweep import GRACE, sweep
 from sluice.orchestration.client import AirflowClient
 from sluice.orchestration.maintenance_dag import DAG_ID as MAINTENANCE
+from sluice.orchestration.marts_dag import DAG_ID as MARTS
+from sluice.orchestration.marts_dag import WAIT_TASK
 from sluice.settings import Settings
 from sluice.stack.airflow import slack_receiver_url
 from tests.integration.test_airflow import slack_messages
@@ -32,6 +35,7 @@ from tests.integration.test_airflow import slack_messages
 pytestmark = pytest.mark.timeout(600)
 
 DAY = date(2026, 3, 15)
+LISTINGS = "marketplace.listings"
 
 
 def _record(settings: Settings, dag_id: str, task_id: str, run_id: str, try_number: int) -> dict[str, Any]:
@@ -157,7 +161,7 @@ def test_a_task_process_killed_alone_alerts_once_and_the_sweep_reports_a_try_no_
         assert not [line for line in again if run_id in line], again
         assert [len(_alerts_of(settings, seen, run_id, task)) for task in (killed, marked)] == [1, 1]
     finally:
-        _end_run(airflow, run_id)
+        _end_run(airflow, MAINTENANCE, run_id)
 
 
 def test_a_failed_maintenance_task_alerts(stack: Settings, unique: str) -> None:
@@ -174,7 +178,7 @@ def test_a_failed_maintenance_task_alerts(stack: Settings, unique: str) -> None:
             assert time.monotonic() < deadline, "no alert for the failed expire_raw within 240 s"
             time.sleep(2)
     finally:
-        _end_run(airflow, run_id)
+        _end_run(airflow, MAINTENANCE, run_id)
 
     [alert] = alerted
     assert alert["text"] == f":warning: {MAINTENANCE}.expire_raw failed, retrying"
@@ -185,15 +189,54 @@ def test_a_failed_maintenance_task_alerts(stack: Settings, unique: str) -> None:
     assert f"*Run* {run_id}" in body
 
 
+def test_the_raw_hours_sensor_timing_out_alerts_naming_the_missing_hours(stack: Settings, unique: str) -> None:
+    """Every topic's hours of the day are marked complete but two of the listings': the marts run's sensor, given a
+    short wait, fails at its deadline and its alert names those two hours and nothing else."""
+    settings, airflow = stack, AirflowClient(stack)
+    s3 = s3_client(settings)
+    s3.create_bucket(Bucket=unique)
+    for topic in load_contract().topics:
+        for hour in range(24):
+            if (topic, hour) not in {(LISTINGS, 5), (LISTINGS, 6)}:
+                at = datetime(DAY.year, DAY.month, DAY.day, hour, tzinfo=UTC)
+                s3.put_object(Bucket=unique, Key=lake.marker_key(topic, at), Body=b"{}")
+    dag = airflow.wait_for_dag(MARTS)
+    before = _run_ids(airflow, MARTS)
+    airflow.unpause(MARTS)
+    seen = len(slack_messages(settings))
+
+    run_id = airflow.trigger(MARTS, DAY, {"lake_bucket": unique, "raw_wait_hours": 0.005})  # 18 s
+    try:
+        deadline = time.monotonic() + 300
+        while not (alerted := [m for m in slack_messages(settings)[seen:] if run_id in str(m)]):
+            assert time.monotonic() < deadline, "no alert from the raw-hours sensor within 300 s"
+            time.sleep(3)
+    finally:  # as found: paused again, and without the run the unpause scheduled (its sensor would wait for hours)
+        if dag["is_paused"]:
+            airflow.request("PATCH", f"/dags/{MARTS}", json={"is_paused": True})
+        for made in _run_ids(airflow, MARTS) - before if dag["is_paused"] else {run_id}:
+            _end_run(airflow, MARTS, made)
+
+    [alert] = alerted
+    assert alert["text"] == f":rotating_light: {MARTS}.{WAIT_TASK} failed, no retries left"
+    body = str(alert)
+    assert f"s3://{unique} is still incomplete for {DAY} after 0.005 h" in body
+    assert f"no completeness marker for {LISTINGS} hours [5, 6]." in body  # and for no other topic
+
+
 def _alerts_of(settings: Settings, seen: int, run_id: str, task_id: str) -> list[dict[str, Any]]:
     """The Slack messages since the `seen` first about one task of a maintenance run."""
     return [m for m in slack_messages(settings)[seen:] if f"{MAINTENANCE}.{task_id} " in m["text"] and run_id in str(m)]
 
 
-def _end_run(airflow: AirflowClient, run_id: str) -> None:
-    """Fail and delete a test's maintenance run: its retries would hold the DAG's one active run for the retry delay."""
-    airflow.request("PATCH", f"/dags/{MAINTENANCE}/dagRuns/{run_id}", json={"state": "failed"})
-    airflow.request("DELETE", f"/dags/{MAINTENANCE}/dagRuns/{run_id}")
+def _end_run(airflow: AirflowClient, dag_id: str, run_id: str) -> None:
+    """Fail and delete a test's run: a pending retry or a waiting sensor would hold one of the DAG's active runs."""
+    airflow.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}", json={"state": "failed"})
+    airflow.request("DELETE", f"/dags/{dag_id}/dagRuns/{run_id}")
+
+
+def _run_ids(airflow: AirflowClient, dag_id: str) -> set[str]:
+    return {run["dag_run_id"] for run in airflow.request("GET", f"/dags/{dag_id}/dagRuns?limit=1000")["dag_runs"]}
 
 
 def _wait_state(airflow: AirflowClient, run_id: str, task_id: str, state: str, timeout: float) -> None:
