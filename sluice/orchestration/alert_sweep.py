@@ -1,9 +1,11 @@
 """The alert sweep: every few minutes, alert each failed try that no callback reported.
 
-Airflow 3 records a task process killed on its own (SIGKILL, the OOM killer) while its supervisor lives on as failed
-or up for retry, and runs no callback for it (apache/airflow#60858). The sweep lists the tries that failed lately
-through the REST API, and sends the usual failure message for each one with no record in the lake's `_ops/alerts/`
-(`alerts.claim`: the record the callbacks leave too, so a try is reported exactly once, whoever finds it first).
+A failed try can end with no callback run for it: apache/airflow#60858 reports that for a task process killed on
+its own while its supervisor lives on (on Airflow 3.3.2 here the retry callback did run, within seconds), and a
+callback that crashes, or whose DAG processor dies, leaves nothing either. The sweep lists the tries that failed
+lately through the REST API, and sends the usual failure message for each one with no record in the lake's
+`_ops/alerts/` (`alerts.claim`: the record the callbacks leave too, so a try is reported exactly once, whoever finds
+it first).
 
 Why a DAG of its own, every five minutes, rather than a task in the hourly health DAG: a killed task is an incident
 now, not at the next hour; the sweep must not share a fate (a run, a retry, a pause) with a DAG it watches; and one

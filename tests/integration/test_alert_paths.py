@@ -112,8 +112,9 @@ def test_a_task_process_killed_alone_alerts_once_and_the_sweep_reports_a_try_no_
     stack: Settings, unique: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGKILL to the task process only: its supervisor lives on and records the try as failed, to be retried. Airflow
-    3.3 then has the DAG processor run the retry callback; whoever reports it, the try gets exactly one message. A try
-    recorded failed with no callback at all (here set failed through the REST API) is reported by the sweep, once."""
+    3.3.2 then runs the retry callback after all (apache/airflow#60858 reported none); whoever reports it, the try gets
+    exactly one message. A try recorded failed with no callback at all (here set failed through the REST API) is
+    reported by the sweep, once."""
     settings, airflow = stack, AirflowClient(stack)
     conn = {"conn_type": "slackwebhook", "password": slack_receiver_url(stack)}
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", json.dumps(conn))  # for the sweep this test runs itself
