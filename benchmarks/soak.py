@@ -294,6 +294,7 @@ def main() -> int:
         "run": RUN,
         "settings": vars(args),
         "events_sent": sent[0],
+        "feed_events_per_s": round(sent[0] / (fed - began)),  # below --rate when the machine could not keep up
         "seconds": round(time.monotonic() - began),
         "faults": faults,
         "caught_up": caught_up,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG, CronTriggerTimetable
 
-from sluice.orchestration import START_DATE, default_args
+from sluice.orchestration import START_DATE, alerts, default_args
 from sluice.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ def failed_tries(client: AirflowClient, now: datetime, lookback: timedelta, grac
             continue
         path = f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/tries"
         for tried in client.request("GET", path)["task_instances"]:
-            ended = tried.get("end_date")
-            if tried["state"] == "failed" and ended and since <= _parse(ended) <= until:
+            ended = alerts.api_time(tried.get("end_date"))
+            if tried["state"] == "failed" and ended and since <= ended <= until:
                 # The API reads a retried try as "failed" too: only the task instance's own failed try is final; an
                 # earlier one was retried if it had retries left (a Clear after a last failure gives a new try).
                 final = ti["state"] == "failed" and tried["try_number"] == ti["try_number"]
@@ -73,7 +73,6 @@ class FailedTry:
 
 def sweep() -> list[str]:
     """Alert every unreported failed try; returns them as `dag.task run try N` (the task's XCom)."""
-    from sluice.orchestration import alerts
     from sluice.orchestration.client import AirflowClient
     from sluice.settings import load_settings
 
@@ -91,10 +90,6 @@ def sweep() -> list[str]:
             reported.append(f"{dag_id}.{task_id} {run_id} try {try_number}")
     print(f"reported {len(reported)} failed tries no callback had: {reported}")
     return reported
-
-
-def _parse(timestamp: str) -> datetime:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
 
 
 def alert_sweep_dag(settings: Settings) -> DAG:

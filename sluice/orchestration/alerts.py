@@ -83,13 +83,13 @@ class TaskFailure:
         cls, tried: Mapping[str, Any], run: Mapping[str, Any], ui_url: str, will_retry: bool, error: str
     ) -> TaskFailure:
         """From the REST API: one try (`.../taskInstances/{task}/tries`) and its DAG run (`.../dagRuns/{run}`)."""
-        started, ended = (_parse(tried.get(key)) for key in ("start_date", "end_date"))
+        started, ended = (api_time(tried.get(key)) for key in ("start_date", "end_date"))
         return cls(
             dag_id=tried["dag_id"],
             task_id=tried["task_id"],
             run_id=tried["dag_run_id"],
             interval=_interval(
-                _parse(run.get("data_interval_start")), _parse(run.get("data_interval_end")), run.get("conf")
+                api_time(run.get("data_interval_start")), api_time(run.get("data_interval_end")), run.get("conf")
             ),
             try_number=tried["try_number"],
             max_tries=max(tried["max_tries"] + 1, tried["try_number"]),
@@ -110,7 +110,8 @@ def _log_url(ui_url: str, dag_id: str, run_id: str, task_id: str, try_number: in
     return f"{ui_url.rstrip('/')}/dags/{dag_id}/runs/{quote(run_id)}/tasks/{task_id}?try_number={try_number}"
 
 
-def _parse(timestamp: str | None) -> datetime | None:
+def api_time(timestamp: str | None) -> datetime | None:
+    """A timestamp of Airflow's REST API (ISO 8601, maybe with a Z)."""
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")) if timestamp else None
 
 
