@@ -46,21 +46,12 @@ from sluice.objectstore import list_objects, s3_client
 from sluice.settings import Settings, load_settings
 from sluice.stack.process import wait_until
 from sluice.stack.services import Kafka
-from sluice.topics import commit_group_offsets, create_pipeline_topics
+from sluice.topics import commit_group_offsets, create_pipeline_topics, end_offsets
 
 RUN = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 REPO = Path(__file__).resolve().parent.parent
 SLUICE = str(Path(sys.executable).parent / "sluice")
 CHUNK_EVENTS = 200_000  # events per simulated day: each chunk is a world of its own start day
-
-
-def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, isolation_level="read_committed")
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        return dict(consumer.end_offsets(partitions))
-    finally:
-        consumer.close()
 
 
 @dataclass

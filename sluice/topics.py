@@ -53,6 +53,16 @@ def commit_group_offsets(settings: Settings, group: str, offsets: dict[TopicPart
         consumer.close()
 
 
+def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """Each partition's end as a read_committed consumer sees it (open transactions' records not yet counted)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, isolation_level="read_committed")
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        return dict(consumer.end_offsets(partitions))
+    finally:
+        consumer.close()
+
+
 def offsets_since(settings: Settings, topics: Iterable[str], since_ms: int) -> dict[str, dict[str, int]]:
     """Each partition's first offset with a timestamp at or after `since_ms`, or its end if none is that recent, as
     Spark's `startingOffsets` JSON wants it. The ends are read first: a record arriving between the two reads is then

@@ -13,16 +13,7 @@ from kafka import KafkaConsumer, TopicPartition
 from sluice import lake
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
-from sluice.topics import commit_group_offsets
-
-
-def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, isolation_level="read_committed")
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        return dict(consumer.end_offsets(partitions))
-    finally:
-        consumer.close()
+from sluice.topics import commit_group_offsets, end_offsets
 
 
 def commit_group_at_end(settings: Settings, topics: list[str]) -> None:
