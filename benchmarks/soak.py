@@ -291,7 +291,8 @@ def main() -> int:
         "caught_up": caught_up,
         "lag_zero_s_after_feed_and_last_fault": round(lag_zero_after_s, 1),
         "worker0_rss_mib": {"first": warm[0][1] if warm else None, "last": warm[-1][1] if warm else None,
-                            "slope_mib_per_hour": round(slope_per_hour(warm), 1) if len(warm) > 1 else None},
+                            "slope_mib_per_hour": round(slope_per_hour(warm), 1) if len(warm) > 1 else None,
+                            "samples": [(round(t), round(mib)) for t, mib in rss]},
         **checks,
     }  # fmt: skip
     (REPO / "benchmarks" / "results" / f"soak-{RUN}.json").write_text(json.dumps(report, indent=2))
