@@ -10,15 +10,16 @@ views show them within seconds (`sluice.demo_speed`). Last, Superset is provisio
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ingestion.contract import load_contract
-from ingestion.simulator import SimulationConfig, produce, simulate
+from ingestion.simulator import Record, SimulationConfig, produce, simulate
 from ingestion.sink import ingest_backlog
 from sluice import lake
 from sluice.demo_speed import run_live_today
@@ -28,7 +29,7 @@ from sluice.stack.airflow import admin_password_hint
 from sluice.stack.process import StackError
 from sluice.topics import create_pipeline_topics
 
-_MARGIN_DAYS = 0.15
+_MARGIN_DAYS = 1.0  # at most: the feed stops once every topic is past the days asked for (`_past`)
 _RUN_TIMEOUT_S = 3600
 
 
@@ -87,8 +88,10 @@ def land_simulated_days(settings: Settings, days: float, seed: int, echo: Callab
     contract = load_contract()
     create_pipeline_topics(settings, list(contract.topics))
     start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=math.ceil(days) + 1)
-    # A few hours past the last day, so that the watermark passes its last hour and every day is complete.
-    summary = produce(settings, simulate(SimulationConfig(seed=seed, start=start, days=days + _MARGIN_DAYS)))
+    # Past the days asked for until every topic's watermark passes their last hour, so that every day is complete.
+    records = simulate(SimulationConfig(seed=seed, start=start, days=days + _MARGIN_DAYS))
+    past = start + timedelta(days=days, minutes=settings.ingest_allowed_lateness_minutes)
+    summary = produce(settings, _past(records, set(contract.topics), past))
     echo(
         f"simulated {days:g} day(s) from {start:%Y-%m-%d}: {summary.sent} records to Kafka in {summary.seconds:.1f}s "
         f"({summary.valid} valid, {summary.duplicates} producer retries, {summary.malformed} malformed)"
@@ -103,6 +106,21 @@ def land_simulated_days(settings: Settings, days: float, seed: int, echo: Callab
     )
     _print_raw_zone(settings, echo)
     return [start.date() + timedelta(days=n) for n in range(math.floor(days))]
+
+
+def _past(records: Iterable[Record], topics: set[str], moment: datetime) -> Iterator[Record]:
+    """The records up to the one by which every topic has an event at or after `moment`. A fixed margin was not
+    enough: a quiet topic (sign-ups at night) can go hours without one, leaving the last day's last hour unmarked
+    and its marts run waiting for it."""
+    behind = set(topics)
+    for record in records:
+        yield record
+        if record.topic not in behind or record.event_id is None:
+            continue
+        if datetime.fromisoformat(json.loads(record.value)["event_time"]) >= moment:
+            behind.discard(record.topic)
+            if not behind:
+                return
 
 
 def _progress_printer(models: Iterable[str], echo: Callable[[str], None]) -> Callable[[list[dict[str, Any]]], None]:
