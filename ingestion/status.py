@@ -8,6 +8,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from sluice.settings import Settings
+from sluice.topics import partitions_of
 
 
 def worker_counters(settings: Settings) -> list[dict[str, Any]]:
@@ -29,7 +30,7 @@ def group_lag(settings: Settings, topics: list[str]) -> dict[str, int]:
     committed = committed_offsets(settings, topics)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, client_id="sluice-status")
     try:
-        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        partitions = partitions_of(consumer, topics)
         ends = consumer.end_offsets(partitions)
     finally:
         consumer.close()

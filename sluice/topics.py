@@ -53,11 +53,16 @@ def commit_group_offsets(settings: Settings, group: str, offsets: dict[TopicPart
         consumer.close()
 
 
+def partitions_of(consumer: KafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of the topics, in order (none for a topic that does not exist)."""
+    return [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+
+
 def end_offsets(settings: Settings, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """Each partition's end as a read_committed consumer sees it (open transactions' records not yet counted)."""
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, isolation_level="read_committed")
     try:
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        partitions = partitions_of(consumer, topics)
         return dict(consumer.end_offsets(partitions))
     finally:
         consumer.close()
@@ -70,7 +75,7 @@ def offsets_since(settings: Settings, topics: Iterable[str], since_ms: int) -> d
     partitions at a "latest" it resolves only when the first micro-batch is planned, and skips what came meanwhile)."""
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, client_id="sluice-offsets")
     try:
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        partitions = partitions_of(consumer, topics)
         ends = consumer.end_offsets(partitions)
         found = consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
     finally:
