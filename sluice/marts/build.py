@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from ingestion.completeness import missing_hours
 from sluice import lake
-from sluice.marts import quality
 from sluice.marts.project import External, Model, Project
 from sluice.marts.spec import Column
 from sluice.objectstore import S3Client, delete_keys, has_objects, list_objects, s3_client
@@ -26,6 +25,8 @@ from sluice.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from sluice.marts import quality
 
 CATALOG_LOCK_ID = 0x51C3_CA7A  # a PostgreSQL advisory lock key of Sluice's own
 
@@ -159,6 +160,8 @@ class Builder:
         tag = self._take_over(name, ds)
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         staged_uri = f"{self.settings.lake_uri}/{lake.staging_prefix(name, ds)}{run_id}"
+        from sluice.marts import quality  # Great Expectations: seconds to import, so only where a gate runs
+
         try:
             staged, rows = self._stage(model, ds, staged_uri)
             gate = quality.validate(self.spark, staged, name, model.spec, ds)
