@@ -31,7 +31,6 @@ LOOKBACK = timedelta(hours=1)  # every try that ends is seen by about ten sweeps
 # A try's own callback runs moments after its state is recorded, the DAG processor's for a lost worker within a minute:
 # the sweep waits this long after a try ended, so it does not pre-empt the message that carries the error.
 GRACE = timedelta(seconds=60)
-PAGE = 500
 UNREPORTED = (
     "no callback reported this failed try (found by the alert sweep): the task process was killed, or its callback "
     "never ran"
@@ -43,13 +42,8 @@ def failed_tries(client: AirflowClient, now: datetime, lookback: timedelta, grac
     history, so every task instance touched in the window that failed, waits for a retry or is past its first try has
     its tries read."""
     since, until = now - lookback, now - grace
-    touched: list[dict[str, Any]] = []
-    while True:  # pages of the task instances updated since then, in no particular order
-        params = {"updated_at_gte": since.isoformat(), "limit": PAGE, "offset": len(touched)}
-        page = client.request("GET", "/dags/~/dagRuns/~/taskInstances", params=params)["task_instances"]
-        touched += page
-        if len(page) < PAGE:
-            break
+    window = {"updated_at_gte": since.isoformat()}
+    touched = client.collection("/dags/~/dagRuns/~/taskInstances", "task_instances", window)
     found = []
     for ti in touched:
         if ti["state"] not in ("failed", "up_for_retry") and ti["try_number"] <= 1:

@@ -16,6 +16,7 @@ from sluice.settings import Settings
 from sluice.stack.airflow import ADMIN_USER, admin_password, local_api
 
 FINISHED = {"success", "failed"}
+PAGE = 100  # Airflow's [api] maximum_page_limit: a list endpoint serves at most this many, whatever `limit` asks
 TASK_ENDED = {"success", "failed", "upstream_failed", "skipped"}
 
 
@@ -51,6 +52,18 @@ class AirflowClient:
         if not reply.ok:
             raise AirflowError(f"{method} {path}: {reply.status_code} {reply.text[:2000]}")
         return reply.json() if reply.content else None
+
+    def collection(
+        self, path: str, key: str, params: dict[str, Any] | None = None, page: int = PAGE
+    ) -> list[dict[str, Any]]:
+        """Every item of a list endpoint (`key` of each reply), read a page at a time in the endpoint's order (one the
+        API makes total with the primary key)."""
+        items: list[dict[str, Any]] = []
+        while True:
+            reply = self.request("GET", path, params={**(params or {}), "limit": page, "offset": len(items)})
+            items += reply[key]
+            if not reply[key] or len(items) >= reply["total_entries"]:
+                return items
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict[str, Any]:
         """The DAG once the DAG processor has parsed it; fails with the import error if it broke."""
@@ -101,8 +114,8 @@ class AirflowClient:
 
     def runs(self, dag_id: str, conf_contains: str) -> list[dict[str, Any]]:
         """The DAG's runs whose conf contains the text (a test's own bucket, say), oldest first."""
-        path = f"/dags/{dag_id}/dagRuns?limit=1000&order_by=run_after&conf_contains={quote(conf_contains)}"
-        return list(self.request("GET", path)["dag_runs"])
+        params = {"order_by": "run_after", "conf_contains": conf_contains}
+        return self.collection(f"/dags/{dag_id}/dagRuns", "dag_runs", params)
 
     def wait_for_run_after(self, dag_id: str, after: str, timeout: float) -> str:
         """The id of the DAG's first run queued after the ISO time `after` (one an asset event started, say)."""
@@ -137,8 +150,7 @@ class AirflowClient:
         return run
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000"
-        return list(self.request("GET", path)["task_instances"])
+        return self.collection(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances")
 
     def clear(self, dag_id: str, run_id: str, task_ids: list[str], *, downstream: bool = True) -> dict[str, int]:
         """Clear tasks of a run (and what depends on them) so the scheduler runs them again. Returns each named

@@ -237,7 +237,7 @@ def _end_run(airflow: AirflowClient, dag_id: str, run_id: str) -> None:
 
 
 def _run_ids(airflow: AirflowClient, dag_id: str) -> set[str]:
-    return {run["dag_run_id"] for run in airflow.request("GET", f"/dags/{dag_id}/dagRuns?limit=1000")["dag_runs"]}
+    return {run["dag_run_id"] for run in airflow.collection(f"/dags/{dag_id}/dagRuns", "dag_runs")}
 
 
 def _wait_state(airflow: AirflowClient, run_id: str, task_id: str, state: str, timeout: float) -> None:

@@ -64,7 +64,7 @@ def _settled(airflow: AirflowClient) -> list[dict[str, Any]]:
     """The nightly DAG's runs once none is queued or running (a Clear in another test may start one)."""
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while True:
-        runs = airflow.request("GET", f"/dags/{DAG_ID}/dagRuns?limit=100&order_by=run_after")["dag_runs"]
+        runs = airflow.collection(f"/dags/{DAG_ID}/dagRuns", "dag_runs", {"order_by": "run_after"})
         if all(run["state"] in ("success", "failed") for run in runs) or time.monotonic() > deadline:
             return list(runs)
         time.sleep(5)
