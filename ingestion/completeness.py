@@ -15,25 +15,31 @@ restores them from the commit.
 Every hour wholly before the watermark gets `raw/<topic>/dt=.../hr=.../_COMPLETE.json` listing the hour's
 objects, their row counts and offset ranges. Downstream jobs wait for that file. A late event that still
 lands in a completed hour (also one from a partition that was idle) rewrites the hour's marker, with a
-higher version.
+higher version. Such a reopened hour is as durable as the commit that landed it: the commit carries it until a
+publish has marked it again, and the partition's next owner restores it (`restore`). Whether an hour is marked
+is asked of the lake after the batch's objects are uploaded (`marked_until`), and a worker lists each hour it newly
+marked once more after saving that (`advance`): between the two, another worker's objects land in a marker.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow.parquet as pq
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sluice import lake
 from sluice.objectstore import S3Client, list_objects
 from sluice.settings import Settings
 
 HOUR = timedelta(hours=1)
+log = logging.getLogger("sluice.ingest")
 
 
 class TimeUp(Exception):
@@ -153,6 +159,17 @@ class Completeness:
         if (topic, partition) not in self.unsaved:
             self.progress.pop((topic, partition), None)
 
+    def marked_until(self, topic: str) -> datetime | None:
+        """The last hour with a marker as the lake has it now: another worker of the topic may have marked more since
+        this one last looked. Falls back to what this worker knows when the lake cannot be read."""
+        try:
+            known = self._state(topic).marked_until
+            saved = (self._get(lake.ingest_marker_state_key(topic)) or {}).get("marked_until")
+        except (BotoCoreError, ClientError) as error:
+            log.warning("could not read the marker state of %s (%s)", topic, error)
+            return self.topics[topic].marked_until if topic in self.topics else None
+        return max(filter(None, (known, datetime.fromisoformat(saved) if saved else None)), default=None)
+
     def committed(self, topic: str, partition: int, hours: Iterable[datetime], latest_event: datetime) -> None:
         """Note a committed batch: the hours it wrote to and the latest event time it held (saved by publish)."""
         state = self._state(topic)
@@ -169,9 +186,16 @@ class Completeness:
         self.unsaved.add((topic, partition))
         self.pending.add(topic)
 
-    def restore(self, topic: str, partition: int, latest_event: datetime, first_day: datetime) -> None:
-        """What Kafka's commit of a (re)assigned partition says it holds: progress a worker that died before it
-        published would otherwise take with it."""
+    def reopen(self, topic: str, hours: Iterable[datetime]) -> None:
+        """Hours a committed batch landed in that had a marker already: the next publish marks them again."""
+        self.reopened |= {(topic, hour) for hour in hours}
+
+    def restore(
+        self, topic: str, partition: int, latest_event: datetime, first_day: datetime, reopened: Iterable[datetime] = ()
+    ) -> None:
+        """What Kafka's commit of a (re)assigned partition says it holds: progress, and hours to mark again, that a
+        worker that died before it published would otherwise take with it."""
+        self.reopen(topic, reopened)  # first: held in memory whatever the lake says below
         state = self._state(topic)
         state.first_hour = min(state.first_hour or first_day, first_day)
         known = self._progress(topic, partition)
@@ -236,15 +260,21 @@ class Completeness:
         # neighbours, so it moves neither.
         contiguous = sorted(due)
         due |= {hour for t, hour in self.reopened if t == topic}
+        listed = {}
         for hour in sorted(due):
             if time_up():
                 raise TimeUp
-            self._write_marker(topic, hour, watermark)
+            listed[hour] = self._write_marker(topic, hour, watermark)
         self.reopened = {(t, h) for t, h in self.reopened if t != topic}
         if contiguous:
             state.marked_until = max(state.marked_until or contiguous[-1], contiguous[-1])
             state.marked_from = min(state.marked_from or contiguous[0], contiguous[0])
             self._save_state(topic)
+            # Another worker that uploaded into one of these hours and then asked the lake before the save above
+            # found it unmarked, so will not mark it again: its objects are in this second listing.
+            for hour in contiguous:
+                if self._listed(topic, hour) != listed[hour]:
+                    self._write_marker(topic, hour, watermark)
         return sorted(due)
 
     def _object_facts(self, key: str) -> dict[str, int]:
@@ -255,7 +285,13 @@ class Completeness:
         body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return {"rows": pq.ParquetFile(io.BytesIO(body)).metadata.num_rows}
 
-    def _write_marker(self, topic: str, hour: datetime, watermark: datetime | None) -> None:
+    def _listed(self, topic: str, hour: datetime) -> set[str]:
+        """The keys of the hour's objects (not its marker)."""
+        listed = list_objects(self.s3, self.bucket, lake.raw_hour_prefix(topic, hour))
+        return {item["Key"] for item in listed if item["Key"].endswith(".parquet")}
+
+    def _write_marker(self, topic: str, hour: datetime, watermark: datetime | None) -> set[str]:
+        """Write the hour's marker; returns the keys of the objects it listed."""
         key, folder = lake.marker_key(topic, hour), lake.raw_hour_prefix(topic, hour)
         listed = list(list_objects(self.s3, self.bucket, folder))  # a busy hour holds thousands: every page
         previous = self._get(key)
@@ -280,3 +316,4 @@ class Completeness:
                 "objects": objects,
             },
         )
+        return {item["Key"] for item in listed if item["Key"].endswith(".parquet")}

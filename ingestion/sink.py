@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,16 +44,19 @@ from kafka.structs import ConsumerGroupMetadata, OffsetAndMetadata
 
 from ingestion.completeness import Completeness
 from ingestion.contract import Contract
+from ingestion.kafka_group import use_finished_joins
 from ingestion.raw_zone import DeadLetter, HourObject, RecordBatch, decode, split_by_hour, to_parquet
 from sluice.objectstore import s3_client
 from sluice.settings import Settings
 
 log = logging.getLogger("sluice.ingest")
+use_finished_joins()  # kafka-python 3.0 rejoins after a join that ended between two polls (ingestion/kafka_group.py)
 DeadLetterOf = tuple[TopicPartition, DeadLetter]
 # kafka-python waits on some transactional calls without a deadline; after a broker restart one can
 # hang, so each is bounded and a timeout reconnects (init_transactions then aborts what was left open).
 KAFKA_CALL_TIMEOUT_S = 30
 MARKER_INTERVAL_S = 10.0
+MAX_REOPENED = 100  # hours in one commit's metadata: about 2.7 KB
 IDLE_CHECK_INTERVAL_S = 1.0
 BROKER_CHECK_INTERVAL_S = 1.0
 END_OFFSETS_TIMEOUT_MS = 5_000
@@ -114,22 +117,41 @@ class Intent:
 
 @dataclass(frozen=True)
 class Committed:
-    """What a partition's commits so far hold, for its completeness markers: the latest event and the first day."""
+    """What a partition's commits so far hold, for its completeness markers: the latest event, the first day, and
+    the hours they landed in that had a marker already and have not been marked again since."""
 
     latest_event: datetime
     first_day: datetime
+    reopened: frozenset[datetime] = frozenset()
 
     @classmethod
     def parse(cls, metadata: dict[str, Any]) -> Committed | None:
         if "latest_event" not in metadata:
             return None
-        return cls(datetime.fromisoformat(metadata["latest_event"]), datetime.fromisoformat(metadata["first_day"]))
+        reopened = frozenset(datetime.fromisoformat(hour) for hour in metadata.get("reopened", ()))
+        return cls(
+            datetime.fromisoformat(metadata["latest_event"]), datetime.fromisoformat(metadata["first_day"]), reopened
+        )
 
-    def fields(self) -> dict[str, str]:
-        return {"latest_event": self.latest_event.isoformat(), "first_day": self.first_day.isoformat()}
+    def fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "latest_event": self.latest_event.isoformat(),
+            "first_day": self.first_day.isoformat(),
+        }
+        if self.reopened:
+            # Offset metadata is capped (offset.metadata.max.bytes, 4 KB): the latest hours, should a lake outage
+            # have kept that many from being marked again.
+            if len(self.reopened) > MAX_REOPENED:
+                log.warning("%d reopened hours to carry; the oldest are left out", len(self.reopened))
+            fields["reopened"] = [hour.isoformat() for hour in sorted(self.reopened)[-MAX_REOPENED:]]
+        return fields
 
     def merge(self, other: Committed) -> Committed:
-        return Committed(max(self.latest_event, other.latest_event), min(self.first_day, other.first_day))
+        return Committed(
+            max(self.latest_event, other.latest_event),
+            min(self.first_day, other.first_day),
+            self.reopened | other.reopened,
+        )
 
 
 def _metadata(committed: OffsetAndMetadata | None) -> dict[str, Any]:
@@ -309,7 +331,9 @@ class Sink:
 
     def _restore(self, tp: TopicPartition, progress: Committed) -> None:
         try:
-            self.completeness.restore(tp.topic, tp.partition, progress.latest_event, progress.first_day)
+            self.completeness.restore(
+                tp.topic, tp.partition, progress.latest_event, progress.first_day, progress.reopened
+            )
         except (BotoCoreError, ClientError) as error:  # the partition's next commit notes its progress again
             log.warning("could not read the progress of %s[%d] (%s)", tp.topic, tp.partition, error)
 
@@ -506,12 +530,7 @@ class Sink:
         now = datetime.now(UTC)
         fresh = {tp: b for tp, b in due.items() if b.replay_end is None}
         if fresh:
-            intents = {}
-            for tp, b in fresh.items():
-                so_far = self.committed[tp].fields() if tp in self.committed else {}
-                intent = {"end": b.last, "ingested_at": now.isoformat(), **so_far}
-                intents[tp] = OffsetAndMetadata(b.first, json.dumps(intent), -1)
-            self._transaction(intents, group)
+            self._announce(fresh, now, group)
         self.counters.replays += len(due) - len(fresh)
         dead: list[DeadLetterOf] = []
         landed: list[tuple[TopicPartition, list[datetime], datetime]] = []
@@ -531,8 +550,15 @@ class Sink:
         # Encoding (zstd) and uploads release the GIL: run them side by side. All must land before the commit.
         for _ in self.uploads.map(lambda job: self._upload(*job), objects):
             self.counters.objects += 1
+        # Asked only now that the objects are in: a marker written from here on lists them, and an hour marked
+        # before is carried by the commit until it is marked again, whoever publishes next (completeness.py).
+        reopened = self._reopened(landed)
+        for tp, marked in reopened.items():
+            progress[tp] = replace(progress[tp], reopened=progress[tp].reopened | marked)
         self._commit(due, dead, progress, group)
         self.committed.update(progress)
+        for tp, marked in reopened.items():
+            self.completeness.reopen(tp.topic, marked)
         for tp in due:
             del self.buffers[tp]
             if carried := self.carry.pop(tp, None):
@@ -540,6 +566,28 @@ class Sink:
         self.counters.flushes += 1
         self.counters.dead_lettered += len(dead)
         self._mark_complete(landed, force=False)
+
+    def _announce(
+        self, fresh: dict[TopicPartition, PartitionBuffer], now: datetime, group: ConsumerGroupMetadata
+    ) -> None:
+        """The intents of new batches: where each ends and its ingestion time, with the partition's progress so far."""
+        intents = {}
+        for tp, b in fresh.items():
+            so_far = self.committed[tp].fields() if tp in self.committed else {}
+            intent = {"end": b.last, "ingested_at": now.isoformat(), **so_far}
+            intents[tp] = OffsetAndMetadata(b.first, json.dumps(intent), -1)
+        self._transaction(intents, group)
+
+    def _reopened(
+        self, landed: list[tuple[TopicPartition, list[datetime], datetime]]
+    ) -> dict[TopicPartition, frozenset[datetime]]:
+        """The hours of the landed batches that have a marker already, per partition."""
+        marked = {topic: self.completeness.marked_until(topic) for topic in {tp.topic for tp, _, _ in landed}}
+        found = {}
+        for tp, hours, _ in landed:
+            if (until := marked[tp.topic]) and (old := frozenset(hour for hour in hours if hour <= until)):
+                found[tp] = old
+        return found
 
     def _mark_complete(self, landed: list[tuple[TopicPartition, list[datetime], datetime]], force: bool) -> None:
         """Progress and markers trail the commit, and go to the lake at most every MARKER_INTERVAL_S:
@@ -550,8 +598,17 @@ class Sink:
             if force or time.monotonic() - self.markers_published >= MARKER_INTERVAL_S:
                 self.counters.hours_marked += self.completeness.publish(time_up=self._drained)
                 self.markers_published = time.monotonic()
+                self._forget_remarked()
         except (BotoCoreError, ClientError) as error:
             log.warning("could not update completeness markers (%s); will retry after the next flush", error)
+
+    def _forget_remarked(self) -> None:
+        """Reopened hours a publish has marked again: later commits need not carry them."""
+        pending = self.completeness.reopened
+        for tp, progress in self.committed.items():
+            if progress.reopened:
+                still = frozenset(hour for hour in progress.reopened if (tp.topic, hour) in pending)
+                self.committed[tp] = replace(progress, reopened=still)
 
     def _commit(
         self,

@@ -2,6 +2,7 @@ import json
 import time
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -202,6 +203,39 @@ def test_complete_hours_get_a_manifest_and_late_events_reopen_theirs(lake: Setti
     assert (eleven["version"], eleven["rows"]) == (2, 37)
     assert _marker(lake, 13) is not None
     assert _marker(lake, 14) is None
+
+
+class _DiesBeforeItsMarkers(Sink):
+    """A worker that dies right after the commit of a batch that landed events, before it marks their hours."""
+
+    def _mark_complete(self, landed: list[Any], force: bool) -> None:
+        if landed:
+            raise _Crash
+        super()._mark_complete(landed, force)
+
+
+def test_a_late_event_whose_worker_died_before_marking_its_hour_again_is_in_the_next_owners_marker(
+    lake: Settings, unique: str
+) -> None:
+    first = [f"2026-11-01T11:{m:02d}:00+00:00" for m in range(36)] + ["2026-11-01T14:30:00+00:00"] * 24
+    _send(lake, _views(unique, first, "a"))
+    Sink(lake, load_contract()).run(until=lambda c: c.written >= len(first))
+    eleven = _marker(lake, 11)
+    assert eleven is not None
+    assert (eleven["version"], eleven["rows"]) == (1, 36)
+
+    _send(lake, _views(unique, ["2026-11-01T11:59:00+00:00"], "late"))
+    with pytest.raises(_Crash):
+        _DiesBeforeItsMarkers(lake, load_contract()).run()
+    assert _marker(lake, 11) == eleven  # committed, yet not in the marker
+
+    partitions = _listing_partitions(lake)
+    deadline = time.monotonic() + 120
+    Sink(lake, load_contract()).run(until=lambda c: c.idle_partitions == partitions or time.monotonic() > deadline)
+    eleven = _marker(lake, 11)
+    assert eleven is not None
+    assert (eleven["version"], eleven["rows"]) == (2, 37)
+    assert Counter(read_raw(lake).column("event_id").to_pylist())[f"{unique}-late-0"] == 1
 
 
 def _views_at(unique: str, partition: int, times: list[str], tag: str) -> list[tuple[int, bytes]]:
