@@ -229,9 +229,7 @@ def test_a_late_event_whose_worker_died_before_marking_its_hour_again_is_in_the_
         _DiesBeforeItsMarkers(lake, load_contract()).run()
     assert _marker(lake, 11) == eleven  # committed, yet not in the marker
 
-    partitions = _listing_partitions(lake)
-    deadline = time.monotonic() + 120
-    Sink(lake, load_contract()).run(until=lambda c: c.idle_partitions == partitions or time.monotonic() > deadline)
+    _ingest_until_idle(lake, 0, _listing_partitions(lake))  # the next owner: nothing left to read
     eleven = _marker(lake, 11)
     assert eleven is not None
     assert (eleven["version"], eleven["rows"]) == (2, 37)
