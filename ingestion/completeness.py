@@ -286,9 +286,7 @@ class Completeness:
         return {"rows": pq.ParquetFile(io.BytesIO(body)).metadata.num_rows}
 
     def _listed(self, topic: str, hour: datetime) -> set[str]:
-        """The keys of the hour's objects (not its marker)."""
-        listed = list_objects(self.s3, self.bucket, lake.raw_hour_prefix(topic, hour))
-        return {item["Key"] for item in listed if item["Key"].endswith(".parquet")}
+        return _object_keys(list_objects(self.s3, self.bucket, lake.raw_hour_prefix(topic, hour)))
 
     def _write_marker(self, topic: str, hour: datetime, watermark: datetime | None) -> set[str]:
         """Write the hour's marker; returns the keys of the objects it listed."""
@@ -316,4 +314,9 @@ class Completeness:
                 "objects": objects,
             },
         )
-        return {item["Key"] for item in listed if item["Key"].endswith(".parquet")}
+        return _object_keys(listed)
+
+
+def _object_keys(listed: Iterable[dict[str, Any]]) -> set[str]:
+    """The keys of a listed hour's objects (not its marker)."""
+    return {item["Key"] for item in listed if item["Key"].endswith(".parquet")}
